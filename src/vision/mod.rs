@@ -1,0 +1,31 @@
+//! Pure-Rust image primitives for the face-swap pipeline (alignment, warping, masks, detection post-processing).
+//!
+//! Everything follows OpenCV / insightface conventions (see GHOST-FACTS §1.3, §2.2, §5, §11) so that results
+//! match the Python reference within ±1 grey level. The module is self-contained (no `crate::` paths).
+
+pub mod affine;
+pub mod blur;
+pub mod color;
+pub mod hull;
+pub mod image;
+pub mod letterbox;
+pub mod morph;
+pub mod nms;
+pub mod pixel;
+pub mod resize;
+pub mod similarity;
+pub mod warp;
+
+#[cfg(test)]
+pub(crate) mod testdata;
+
+pub use affine::Affine2;
+pub use blur::{gaussian_blur_mask, gaussian_blur_mask_roi, gaussian_kernel};
+pub use image::{GrayImage, MaskF32, RgbImage};
+pub use morph::{dilate, erode};
+pub use pixel::{pack_rgb, unpack_rgb, PackedFrame, PackedFrameMut, PixelLayout, Rect};
+pub use resize::{resize_mask, resize_rgb, Filter};
+pub use similarity::{
+    best_template_fit, scaled_template, umeyama, ARCFACE_112_V1, ARCFACE_112_V2, FFHQ_512, GHOST_TEMPLATES_112,
+};
+pub use warp::{composite_packed, warp_affine_mask, warp_affine_packed, warp_affine_rgb, Border};

@@ -1,0 +1,254 @@
+//! Image resizing matching `cv2.resize` (INTER_LINEAR / INTER_AREA), hand-written because
+//! `fast_image_resize`'s bilinear filter antialiases on downscale and differs from OpenCV.
+
+use super::image::{MaskF32, RgbImage};
+use super::pixel::{unpack_row, PackedFrame};
+
+/// Resampling filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// `cv2.INTER_LINEAR`: half-pixel-centre bilinear, no antialiasing (aliases on strong downscale, like OpenCV).
+    Bilinear,
+    /// `cv2.INTER_AREA`: exact pixel-area averaging when shrinking both axes; otherwise OpenCV's
+    /// area-style bilinear coefficients.
+    Area,
+}
+
+/// One bilinear tap pair per destination index: (first source index, second source index, weight of second).
+fn linear_tab(src: usize, dst: usize, area_coeffs: bool) -> Vec<(usize, usize, f32)> {
+    let scale = src as f64 / dst as f64;
+    let inv = dst as f64 / src as f64;
+    (0..dst)
+        .map(|d| {
+            let (mut s, mut f);
+            if area_coeffs {
+                s = (d as f64 * scale).floor() as i64;
+                let v = ((d + 1) as f64 - (s + 1) as f64 * inv) as f32;
+                f = if v <= 0.0 { 0.0 } else { v - v.floor() };
+            } else {
+                let v = ((d as f64 + 0.5) * scale - 0.5) as f32;
+                s = v.floor() as i64;
+                f = v - s as f32;
+            }
+            if s < 0 {
+                s = 0;
+                f = 0.0;
+            }
+            if s >= src as i64 - 1 {
+                s = src as i64 - 1;
+                f = 0.0;
+            }
+            let s = s as usize;
+            (s, (s + 1).min(src - 1), f)
+        })
+        .collect()
+}
+
+/// OpenCV `computeResizeAreaTab`: (source index, destination index, weight), grouped by destination index.
+fn area_tab(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
+    let scale = src as f64 / dst as f64;
+    let mut tab = Vec::with_capacity(src * 2);
+    for d in 0..dst {
+        let fs1 = d as f64 * scale;
+        let fs2 = fs1 + scale;
+        let cell = scale.min(src as f64 - fs1);
+        let mut s2 = fs2.floor() as usize;
+        s2 = s2.min(src - 1);
+        let s1 = (fs1.ceil() as usize).min(s2);
+        if s1 as f64 - fs1 > 1e-3 {
+            tab.push((s1 - 1, d, ((s1 as f64 - fs1) / cell) as f32));
+        }
+        for s in s1..s2 {
+            tab.push((s, d, (1.0 / cell) as f32));
+        }
+        if fs2 - s2 as f64 > 1e-3 {
+            tab.push((s2, d, ((fs2 - s2 as f64).min(1.0).min(cell) / cell) as f32));
+        }
+    }
+    tab
+}
+
+/// Separable resize core on f32 rows with `C` interleaved channels. `fetch(y, row)` fills source row `y`
+/// (`sw * C` floats); `emit(y, row)` receives destination row `y` (`dw * C` floats).
+fn resize_core<const C: usize>(
+    (sw, sh): (usize, usize),
+    (dw, dh): (usize, usize),
+    filter: Filter,
+    mut fetch: impl FnMut(usize, &mut [f32]),
+    mut emit: impl FnMut(usize, &[f32]),
+) {
+    if dw == 0 || dh == 0 || sw == 0 || sh == 0 {
+        return;
+    }
+    let mut srow = vec![0f32; sw * C];
+    let mut out = vec![0f32; dw * C];
+    let shrink = sw >= dw && sh >= dh;
+    if filter == Filter::Area && shrink {
+        let xt = area_tab(sw, dw);
+        let yt = area_tab(sh, dh);
+        let mut hbuf = vec![0f32; dw * C];
+        let mut cur = usize::MAX;
+        for &(sy, dy, wy) in &yt {
+            if dy != cur {
+                if cur != usize::MAX {
+                    emit(cur, &out);
+                }
+                out.fill(0.0);
+                cur = dy;
+            }
+            fetch(sy, &mut srow);
+            hbuf.fill(0.0);
+            for &(sx, dx, wx) in &xt {
+                for c in 0..C {
+                    hbuf[dx * C + c] += srow[sx * C + c] * wx;
+                }
+            }
+            for (o, h) in out.iter_mut().zip(&hbuf) {
+                *o += h * wy;
+            }
+        }
+        emit(cur, &out);
+        return;
+    }
+    let area = filter == Filter::Area;
+    let xt = linear_tab(sw, dw, area);
+    let yt = linear_tab(sh, dh, area);
+    // Horizontally resampled rows for the two source rows currently in use (cached across destination rows).
+    let mut rows = [vec![0f32; dw * C], vec![0f32; dw * C]];
+    let mut have = [usize::MAX, usize::MAX];
+    let hresize = |srow: &[f32], dst: &mut [f32]| {
+        for (d, &(x0, x1, f)) in dst.chunks_exact_mut(C).zip(&xt) {
+            for c in 0..C {
+                let a = srow[x0 * C + c];
+                d[c] = a + (srow[x1 * C + c] - a) * f;
+            }
+        }
+    };
+    for (dy, &(y0, y1, fy)) in yt.iter().enumerate() {
+        if have[0] != y0 {
+            if have[1] == y0 {
+                rows.swap(0, 1);
+                have.swap(0, 1);
+            } else {
+                fetch(y0, &mut srow);
+                hresize(&srow, &mut rows[0]);
+                have[0] = y0;
+            }
+        }
+        if y1 != y0 && have[1] != y1 {
+            fetch(y1, &mut srow);
+            hresize(&srow, &mut rows[1]);
+            have[1] = y1;
+        }
+        let r0 = &rows[0];
+        let r1 = if y1 == y0 { &rows[0] } else { &rows[1] };
+        for ((o, a), b) in out.iter_mut().zip(r0).zip(r1) {
+            *o = a + (b - a) * fy;
+        }
+        emit(dy, &out);
+    }
+}
+
+#[inline(always)]
+fn to_u8(v: f32) -> u8 {
+    (v + 0.5).clamp(0.0, 255.0) as u8
+}
+
+/// Resizes a region-free packed frame straight into an RGB image (one pass, rows unpacked on demand).
+pub fn resize_packed(src: &PackedFrame, w: usize, h: usize, filter: Filter) -> RgbImage {
+    let mut out = RgbImage::new(w, h);
+    let bpp = src.layout.bytes_per_pixel();
+    let mut tmp = vec![0u8; src.width * 3];
+    let ow = w * 3;
+    let od = &mut out.data;
+    resize_core::<3>(
+        (src.width, src.height),
+        (w, h),
+        filter,
+        |y, row| {
+            let start = y * src.stride;
+            unpack_row(src.layout, &src.data[start..start + src.width * bpp], &mut tmp);
+            for (d, s) in row.iter_mut().zip(&tmp) {
+                *d = *s as f32;
+            }
+        },
+        |y, row| {
+            for (d, s) in od[y * ow..(y + 1) * ow].iter_mut().zip(row) {
+                *d = to_u8(*s);
+            }
+        },
+    );
+    out
+}
+
+/// Resizes an RGB image like `cv2.resize(src, (w, h), interpolation=INTER_LINEAR | INTER_AREA)` (±1 level).
+pub fn resize_rgb(src: &RgbImage, w: usize, h: usize, filter: Filter) -> RgbImage {
+    resize_packed(&PackedFrame::from_rgb(src), w, h, filter)
+}
+
+/// Bilinear resize of a float mask like `cv2.resize(mask, (w, h))` (INTER_LINEAR).
+pub fn resize_mask(src: &MaskF32, w: usize, h: usize) -> MaskF32 {
+    let mut out = MaskF32::new(w, h);
+    let od = &mut out.data;
+    resize_core::<1>(
+        (src.width, src.height),
+        (w, h),
+        Filter::Bilinear,
+        |y, row| row.copy_from_slice(&src.data[y * src.width..(y + 1) * src.width]),
+        |y, row| od[y * w..(y + 1) * w].copy_from_slice(row),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testdata::{f32s, max_diff_f32, max_diff_u8, src_mask, src_rgb};
+    use super::*;
+
+    #[test]
+    fn bilinear_matches_opencv() {
+        let src = src_rgb();
+        let cases: [(usize, usize, &[u8]); 3] = [
+            (29, 21, include_bytes!("../../tests/data/vision/resize_lin_29x21.bin")),
+            (90, 60, include_bytes!("../../tests/data/vision/resize_lin_90x60.bin")),
+            (30, 23, include_bytes!("../../tests/data/vision/resize_lin_30x23.bin")),
+        ];
+        for (w, h, want) in cases {
+            let d = max_diff_u8(&resize_rgb(&src, w, h, Filter::Bilinear).data, want);
+            assert!(d <= 1, "{w}x{h}: {d}");
+        }
+    }
+
+    #[test]
+    fn area_matches_opencv() {
+        let src = src_rgb();
+        let cases: [(usize, usize, &[u8]); 4] = [
+            (29, 21, include_bytes!("../../tests/data/vision/resize_area_29x21.bin")),
+            (20, 15, include_bytes!("../../tests/data/vision/resize_area_20x15.bin")),
+            (90, 60, include_bytes!("../../tests/data/vision/resize_area_90x60.bin")),
+            (80, 30, include_bytes!("../../tests/data/vision/resize_area_80x30.bin")),
+        ];
+        for (w, h, want) in cases {
+            let d = max_diff_u8(&resize_rgb(&src, w, h, Filter::Area).data, want);
+            assert!(d <= 1, "{w}x{h}: {d}");
+        }
+    }
+
+    #[test]
+    fn mask_matches_opencv() {
+        let m = src_mask();
+        let a = f32s(include_bytes!("../../tests/data/vision/resize_mask_37x29_f32.bin"));
+        let b = f32s(include_bytes!("../../tests/data/vision/resize_mask_80x60_f32.bin"));
+        assert!(max_diff_f32(&resize_mask(&m, 37, 29).data, &a) < 1e-5);
+        assert!(max_diff_f32(&resize_mask(&m, 80, 60).data, &b) < 1e-5);
+    }
+
+    #[test]
+    fn area_integer_factor_is_block_mean() {
+        let src = RgbImage::from_raw(4, 2, (0..24).map(|v| v as u8 * 10).collect());
+        let out = resize_rgb(&src, 2, 1, Filter::Area);
+        // Block of pixels (0,0),(1,0),(0,1),(1,1): channel 0 values 0,30,120,150 → mean 75.
+        assert_eq!(out.get(0, 0)[0], 75);
+        assert_eq!(resize_rgb(&src, 4, 2, Filter::Bilinear), src);
+    }
+}
