@@ -7,6 +7,7 @@
 use gst::glib;
 
 pub mod meta;
+pub mod models;
 pub mod runtime;
 pub mod vision;
 

@@ -77,9 +77,9 @@ cv2.fillConvexPoly(bm, np.array([[20, 15], [95, 10], [110, 60], [60, 95], [8, 70
 bm[0:3, :] = 255  # touch the border so reflect-101 matters
 wbin("blur_in_120x100.bin", bm)
 for sx, sy in [(5, 5), (10, 8), (15, 10)]:
-    wbin(f"blur_{sx}_{sy}.bin", cv2.GaussianBlur(bm, (0, 0), sx, sy))
+    wbin(f"blur_{sx}_{sy}.bin", cv2.GaussianBlur(bm, (0, 0), sigmaX=sx, sigmaY=sy))  # keywords: 4th positional is dst
 # The uint8 path uses 8-bit fixed-point kernel taps (up to 2 levels off the true Gaussian); the float path is exact.
-wbin("blur_10_8_f32.bin", cv2.GaussianBlur(bm.astype(np.float32) / 255.0, (61, 49), 10, 8))  # 8-bit ksize rule
+wbin("blur_10_8_f32.bin", cv2.GaussianBlur(bm.astype(np.float32) / 255.0, (61, 49), sigmaX=10, sigmaY=8))  # 8-bit ksize rule
 
 # ---- erode / dilate -----------------------------------------------------------------
 mm = np.zeros((64, 64), np.uint8)

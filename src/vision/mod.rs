@@ -21,11 +21,16 @@ pub(crate) mod testdata;
 
 pub use affine::Affine2;
 pub use blur::{gaussian_blur_mask, gaussian_blur_mask_roi, gaussian_kernel};
+pub use color::{lab_to_cv8, lab_to_rgb, reinhard_transfer, rgb_to_lab};
+pub use hull::{convex_hull, fill_convex_poly};
 pub use image::{GrayImage, MaskF32, RgbImage};
+pub use letterbox::letterbox_packed;
 pub use morph::{dilate, erode};
+pub use nms::{nms, BoxF};
 pub use pixel::{pack_rgb, unpack_rgb, PackedFrame, PackedFrameMut, PixelLayout, Rect};
 pub use resize::{resize_mask, resize_rgb, Filter};
 pub use similarity::{
-    best_template_fit, scaled_template, umeyama, ARCFACE_112_V1, ARCFACE_112_V2, FFHQ_512, GHOST_TEMPLATES_112,
+    best_template_fit, scaled_template, umeyama, ARCFACE_112_V1, ARCFACE_112_V2, FFHQ_512,
+    GHOST_TEMPLATES_112,
 };
 pub use warp::{composite_packed, warp_affine_mask, warp_affine_packed, warp_affine_rgb, Border};

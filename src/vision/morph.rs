@@ -64,17 +64,53 @@ mod tests {
     #[test]
     fn matches_opencv_binary() {
         let inp = include_bytes!("../../tests/data/vision/morph_in_64.bin");
-        check(inp, 64, 4, include_bytes!("../../tests/data/vision/erode_4.bin"), include_bytes!("../../tests/data/vision/dilate_4.bin"));
-        check(inp, 64, 5, include_bytes!("../../tests/data/vision/erode_5.bin"), include_bytes!("../../tests/data/vision/dilate_5.bin"));
-        check(inp, 64, 10, include_bytes!("../../tests/data/vision/erode_10.bin"), include_bytes!("../../tests/data/vision/dilate_10.bin"));
-        check(inp, 64, 15, include_bytes!("../../tests/data/vision/erode_15.bin"), include_bytes!("../../tests/data/vision/dilate_15.bin"));
+        check(
+            inp,
+            64,
+            4,
+            include_bytes!("../../tests/data/vision/erode_4.bin"),
+            include_bytes!("../../tests/data/vision/dilate_4.bin"),
+        );
+        check(
+            inp,
+            64,
+            5,
+            include_bytes!("../../tests/data/vision/erode_5.bin"),
+            include_bytes!("../../tests/data/vision/dilate_5.bin"),
+        );
+        check(
+            inp,
+            64,
+            10,
+            include_bytes!("../../tests/data/vision/erode_10.bin"),
+            include_bytes!("../../tests/data/vision/dilate_10.bin"),
+        );
+        check(
+            inp,
+            64,
+            15,
+            include_bytes!("../../tests/data/vision/erode_15.bin"),
+            include_bytes!("../../tests/data/vision/dilate_15.bin"),
+        );
     }
 
     #[test]
     fn matches_opencv_grey() {
         let inp = include_bytes!("../../tests/data/vision/morph_gray_in_32.bin");
-        check(inp, 32, 5, include_bytes!("../../tests/data/vision/erode_gray_5.bin"), include_bytes!("../../tests/data/vision/dilate_gray_5.bin"));
-        check(inp, 32, 6, include_bytes!("../../tests/data/vision/erode_gray_6.bin"), include_bytes!("../../tests/data/vision/dilate_gray_6.bin"));
+        check(
+            inp,
+            32,
+            5,
+            include_bytes!("../../tests/data/vision/erode_gray_5.bin"),
+            include_bytes!("../../tests/data/vision/dilate_gray_5.bin"),
+        );
+        check(
+            inp,
+            32,
+            6,
+            include_bytes!("../../tests/data/vision/erode_gray_6.bin"),
+            include_bytes!("../../tests/data/vision/dilate_gray_6.bin"),
+        );
     }
 
     #[test]

@@ -154,31 +154,49 @@ fn to_u8(v: f32) -> u8 {
     (v + 0.5).clamp(0.0, 255.0) as u8
 }
 
-/// Resizes a region-free packed frame straight into an RGB image (one pass, rows unpacked on demand).
+/// Resizes a whole packed frame straight into an RGB image (one pass; only the source rows that are sampled
+/// are unpacked, one at a time).
 pub fn resize_packed(src: &PackedFrame, w: usize, h: usize, filter: Filter) -> RgbImage {
     let mut out = RgbImage::new(w, h);
+    resize_packed_into(src, w, h, filter, &mut out.data, w * 3);
+    out
+}
+
+/// Like [`resize_packed`] but writes the `w x h` RGB result into `dst` with row stride `dst_stride` bytes.
+pub(super) fn resize_packed_into(
+    src: &PackedFrame,
+    w: usize,
+    h: usize,
+    filter: Filter,
+    dst: &mut [u8],
+    dst_stride: usize,
+) {
     let bpp = src.layout.bytes_per_pixel();
     let mut tmp = vec![0u8; src.width * 3];
-    let ow = w * 3;
-    let od = &mut out.data;
     resize_core::<3>(
         (src.width, src.height),
         (w, h),
         filter,
         |y, row| {
             let start = y * src.stride;
-            unpack_row(src.layout, &src.data[start..start + src.width * bpp], &mut tmp);
+            unpack_row(
+                src.layout,
+                &src.data[start..start + src.width * bpp],
+                &mut tmp,
+            );
             for (d, s) in row.iter_mut().zip(&tmp) {
                 *d = *s as f32;
             }
         },
         |y, row| {
-            for (d, s) in od[y * ow..(y + 1) * ow].iter_mut().zip(row) {
+            for (d, s) in dst[y * dst_stride..y * dst_stride + w * 3]
+                .iter_mut()
+                .zip(row)
+            {
                 *d = to_u8(*s);
             }
         },
     );
-    out
 }
 
 /// Resizes an RGB image like `cv2.resize(src, (w, h), interpolation=INTER_LINEAR | INTER_AREA)` (±1 level).
@@ -209,9 +227,21 @@ mod tests {
     fn bilinear_matches_opencv() {
         let src = src_rgb();
         let cases: [(usize, usize, &[u8]); 3] = [
-            (29, 21, include_bytes!("../../tests/data/vision/resize_lin_29x21.bin")),
-            (90, 60, include_bytes!("../../tests/data/vision/resize_lin_90x60.bin")),
-            (30, 23, include_bytes!("../../tests/data/vision/resize_lin_30x23.bin")),
+            (
+                29,
+                21,
+                include_bytes!("../../tests/data/vision/resize_lin_29x21.bin"),
+            ),
+            (
+                90,
+                60,
+                include_bytes!("../../tests/data/vision/resize_lin_90x60.bin"),
+            ),
+            (
+                30,
+                23,
+                include_bytes!("../../tests/data/vision/resize_lin_30x23.bin"),
+            ),
         ];
         for (w, h, want) in cases {
             let d = max_diff_u8(&resize_rgb(&src, w, h, Filter::Bilinear).data, want);
@@ -223,10 +253,26 @@ mod tests {
     fn area_matches_opencv() {
         let src = src_rgb();
         let cases: [(usize, usize, &[u8]); 4] = [
-            (29, 21, include_bytes!("../../tests/data/vision/resize_area_29x21.bin")),
-            (20, 15, include_bytes!("../../tests/data/vision/resize_area_20x15.bin")),
-            (90, 60, include_bytes!("../../tests/data/vision/resize_area_90x60.bin")),
-            (80, 30, include_bytes!("../../tests/data/vision/resize_area_80x30.bin")),
+            (
+                29,
+                21,
+                include_bytes!("../../tests/data/vision/resize_area_29x21.bin"),
+            ),
+            (
+                20,
+                15,
+                include_bytes!("../../tests/data/vision/resize_area_20x15.bin"),
+            ),
+            (
+                90,
+                60,
+                include_bytes!("../../tests/data/vision/resize_area_90x60.bin"),
+            ),
+            (
+                80,
+                30,
+                include_bytes!("../../tests/data/vision/resize_area_80x30.bin"),
+            ),
         ];
         for (w, h, want) in cases {
             let d = max_diff_u8(&resize_rgb(&src, w, h, Filter::Area).data, want);
@@ -237,8 +283,12 @@ mod tests {
     #[test]
     fn mask_matches_opencv() {
         let m = src_mask();
-        let a = f32s(include_bytes!("../../tests/data/vision/resize_mask_37x29_f32.bin"));
-        let b = f32s(include_bytes!("../../tests/data/vision/resize_mask_80x60_f32.bin"));
+        let a = f32s(include_bytes!(
+            "../../tests/data/vision/resize_mask_37x29_f32.bin"
+        ));
+        let b = f32s(include_bytes!(
+            "../../tests/data/vision/resize_mask_80x60_f32.bin"
+        ));
         assert!(max_diff_f32(&resize_mask(&m, 37, 29).data, &a) < 1e-5);
         assert!(max_diff_f32(&resize_mask(&m, 80, 60).data, &b) < 1e-5);
     }

@@ -57,13 +57,26 @@ fn warp_core<const C: usize>(
             let inside = ix >= 0 && iy >= 0 && ix + 1 < w && iy + 1 < h;
             let (p00, p01, p10, p11) = if inside {
                 let (x, y) = (ix as usize, iy as usize);
-                (fetch(x, y), fetch(x + 1, y), fetch(x, y + 1), fetch(x + 1, y + 1))
+                (
+                    fetch(x, y),
+                    fetch(x + 1, y),
+                    fetch(x, y + 1),
+                    fetch(x + 1, y + 1),
+                )
             } else {
-                if w == 0 || h == 0 || (border.is_some() && (ix < -1 || iy < -1 || ix >= w || iy >= h)) {
+                if w == 0
+                    || h == 0
+                    || (border.is_some() && (ix < -1 || iy < -1 || ix >= w || iy >= h))
+                {
                     emit(dx, dy, border.unwrap_or([0.0; C]));
                     continue;
                 }
-                (tap(ix, iy), tap(ix + 1, iy), tap(ix, iy + 1), tap(ix + 1, iy + 1))
+                (
+                    tap(ix, iy),
+                    tap(ix + 1, iy),
+                    tap(ix, iy + 1),
+                    tap(ix + 1, iy + 1),
+                )
             };
             let mut out = [0.0f32; C];
             for c in 0..C {
@@ -84,7 +97,13 @@ fn to_u8(v: f32) -> u8 {
 /// Warps a packed frame into a `dst_w x dst_h` RGB image like `cv2.warpAffine(src, m, (dst_w, dst_h))` with
 /// INTER_LINEAR (`m` maps source → destination). Reads only the source pixels it samples (no full-frame
 /// conversion). A non-invertible `m` yields an image filled with the border colour (black for `Replicate`).
-pub fn warp_affine_packed(src: &PackedFrame, m: &Affine2, dst_w: usize, dst_h: usize, border: Border) -> RgbImage {
+pub fn warp_affine_packed(
+    src: &PackedFrame,
+    m: &Affine2,
+    dst_w: usize,
+    dst_h: usize,
+    border: Border,
+) -> RgbImage {
     let mut out = RgbImage::new(dst_w, dst_h);
     let bval = match border {
         Border::Constant(v) => Some(v.map(|c| c as f32)),
@@ -92,7 +111,9 @@ pub fn warp_affine_packed(src: &PackedFrame, m: &Affine2, dst_w: usize, dst_h: u
     };
     let Some(inv) = m.invert() else {
         if let Some(v) = bval {
-            out.data.chunks_exact_mut(3).for_each(|p| p.copy_from_slice(&v.map(|c| c as u8)));
+            out.data
+                .chunks_exact_mut(3)
+                .for_each(|p| p.copy_from_slice(&v.map(|c| c as u8)));
         }
         return out;
     };
@@ -101,21 +122,40 @@ pub fn warp_affine_packed(src: &PackedFrame, m: &Affine2, dst_w: usize, dst_h: u
     let (data, stride) = (src.data, src.stride);
     let fetch = |x: usize, y: usize| {
         let i = y * stride + x * bpp;
-        [data[i + or] as f32, data[i + og] as f32, data[i + ob] as f32]
+        [
+            data[i + or] as f32,
+            data[i + og] as f32,
+            data[i + ob] as f32,
+        ]
     };
     let ow = dst_w;
     let od = &mut out.data;
-    warp_core::<3>(src.width, src.height, &inv, dst_w, dst_h, bval, fetch, |x, y, v| {
-        let i = (y * ow + x) * 3;
-        od[i] = to_u8(v[0]);
-        od[i + 1] = to_u8(v[1]);
-        od[i + 2] = to_u8(v[2]);
-    });
+    warp_core::<3>(
+        src.width,
+        src.height,
+        &inv,
+        dst_w,
+        dst_h,
+        bval,
+        fetch,
+        |x, y, v| {
+            let i = (y * ow + x) * 3;
+            od[i] = to_u8(v[0]);
+            od[i + 1] = to_u8(v[1]);
+            od[i + 2] = to_u8(v[2]);
+        },
+    );
     out
 }
 
 /// [`warp_affine_packed`] for an owned RGB image.
-pub fn warp_affine_rgb(src: &RgbImage, m: &Affine2, dst_w: usize, dst_h: usize, border: Border) -> RgbImage {
+pub fn warp_affine_rgb(
+    src: &RgbImage,
+    m: &Affine2,
+    dst_w: usize,
+    dst_h: usize,
+    border: Border,
+) -> RgbImage {
     warp_affine_packed(&PackedFrame::from_rgb(src), m, dst_w, dst_h, border)
 }
 
@@ -125,9 +165,18 @@ pub fn warp_affine_mask(src: &MaskF32, m: &Affine2, dst_w: usize, dst_h: usize) 
     let Some(inv) = m.invert() else { return out };
     let (sd, sw) = (&src.data, src.width);
     let od = &mut out.data;
-    warp_core::<1>(src.width, src.height, &inv, dst_w, dst_h, Some([0.0]), |x, y| [sd[y * sw + x]], |x, y, v| {
-        od[y * dst_w + x] = v[0];
-    });
+    warp_core::<1>(
+        src.width,
+        src.height,
+        &inv,
+        dst_w,
+        dst_h,
+        Some([0.0]),
+        |x, y| [sd[y * sw + x]],
+        |x, y, v| {
+            od[y * dst_w + x] = v[0];
+        },
+    );
     out
 }
 
@@ -144,15 +193,30 @@ pub fn composite_packed(
     frame_to_crop: &Affine2,
     opacity: f32,
 ) -> bool {
-    assert!(mask.width == crop.width && mask.height == crop.height, "composite_packed: mask/crop size mismatch");
+    assert!(
+        mask.width == crop.width && mask.height == crop.height,
+        "composite_packed: mask/crop size mismatch"
+    );
     let (cw, ch) = (crop.width, crop.height);
-    let Some(inv) = frame_to_crop.invert() else { return false };
+    let Some(inv) = frame_to_crop.invert() else {
+        return false;
+    };
     if cw == 0 || ch == 0 || frame.width == 0 || frame.height == 0 || opacity <= 0.0 {
         return false;
     }
     // The zero-border mask can be non-zero for crop coordinates in (-1, cw) x (-1, ch).
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
-    for (u, v) in [(-1.0, -1.0), (cw as f64, -1.0), (-1.0, ch as f64), (cw as f64, ch as f64)] {
+    let (mut x0, mut y0, mut x1, mut y1) = (
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for (u, v) in [
+        (-1.0, -1.0),
+        (cw as f64, -1.0),
+        (-1.0, ch as f64),
+        (cw as f64, ch as f64),
+    ] {
         let (x, y) = inv.apply(u, v);
         x0 = x0.min(x);
         y0 = y0.min(y);
@@ -197,8 +261,11 @@ pub fn composite_packed(
             let w01 = fu * (1.0 - fv);
             let w10 = (1.0 - fu) * fv;
             let w11 = fu * fv;
-            let a = (w00 * mtap(iu, iv) + w01 * mtap(iu + 1, iv) + w10 * mtap(iu, iv + 1) + w11 * mtap(iu + 1, iv + 1))
-                .clamp(0.0, 1.0)
+            let a = (w00 * mtap(iu, iv)
+                + w01 * mtap(iu + 1, iv)
+                + w10 * mtap(iu, iv + 1)
+                + w11 * mtap(iu + 1, iv + 1))
+            .clamp(0.0, 1.0)
                 * opacity;
             if a <= 0.0 {
                 continue;
@@ -245,9 +312,17 @@ mod tests {
         let src = src_rgb();
         for (i, m) in mats().iter().enumerate() {
             let c = warp_affine_rgb(&src, m, 40, 32, Border::Constant([10, 200, 30]));
-            assert!(max_diff_u8(&c.data, CONST[i]) <= 1, "const {i}: {}", max_diff_u8(&c.data, CONST[i]));
+            assert!(
+                max_diff_u8(&c.data, CONST[i]) <= 1,
+                "const {i}: {}",
+                max_diff_u8(&c.data, CONST[i])
+            );
             let r = warp_affine_rgb(&src, m, 40, 32, Border::Replicate);
-            assert!(max_diff_u8(&r.data, REPL[i]) <= 1, "repl {i}: {}", max_diff_u8(&r.data, REPL[i]));
+            assert!(
+                max_diff_u8(&r.data, REPL[i]) <= 1,
+                "repl {i}: {}",
+                max_diff_u8(&r.data, REPL[i])
+            );
         }
     }
 
@@ -259,7 +334,8 @@ mod tests {
         for y in 0..47 {
             for x in 0..61 {
                 let p = src.get(x, y);
-                buf[y * stride + x * 4..y * stride + x * 4 + 3].copy_from_slice(&[p[2], p[1], p[0]]);
+                buf[y * stride + x * 4..y * stride + x * 4 + 3]
+                    .copy_from_slice(&[p[2], p[1], p[0]]);
             }
         }
         let f = PackedFrame::new(&buf, 61, 47, stride, PixelLayout::Bgra);
@@ -274,7 +350,11 @@ mod tests {
     fn warp_mask_matches_opencv() {
         let want = f32s(include_bytes!("../../tests/data/vision/warp0_mask_f32.bin"));
         let got = warp_affine_mask(&src_mask(), &mats()[0], 40, 32);
-        assert!(max_diff_f32(&got.data, &want) < 1e-5, "{}", max_diff_f32(&got.data, &want));
+        assert!(
+            max_diff_f32(&got.data, &want) < 1e-5,
+            "{}",
+            max_diff_f32(&got.data, &want)
+        );
     }
 
     #[test]
@@ -290,7 +370,11 @@ mod tests {
         let (w, h, stride) = (6, 5, 6 * 4 + 1);
         let mut buf: Vec<u8> = (0..stride * h).map(|i| (i * 7 % 251) as u8).collect();
         let orig = buf.clone();
-        let crop = RgbImage::from_raw(2, 2, vec![200, 100, 50, 200, 100, 50, 200, 100, 50, 200, 100, 50]);
+        let crop = RgbImage::from_raw(
+            2,
+            2,
+            vec![200, 100, 50, 200, 100, 50, 200, 100, 50, 200, 100, 50],
+        );
         let mut mask = MaskF32::from_raw(2, 2, vec![1.0, 0.5, 0.0, 1.0]);
         let to_crop = Affine2::translate(-2.0, -1.0);
         let mut f = PackedFrameMut::new(&mut buf, w, h, stride, PixelLayout::Bgrx);
@@ -306,14 +390,25 @@ mod tests {
         let changed: Vec<usize> = (0..buf.len()).filter(|&i| buf[i] != orig[i]).collect();
         for i in &changed {
             let (y, x) = (i / stride, (i % stride) / 4);
-            assert!((i % stride) % 4 != 3 && (1..=2).contains(&y) && (2..=3).contains(&x) && !(x == 2 && y == 2));
+            assert!(
+                (i % stride) % 4 != 3
+                    && (1..=2).contains(&y)
+                    && (2..=3).contains(&x)
+                    && !(x == 2 && y == 2)
+            );
         }
         // Zero mask or singular transform → no change.
         mask.data.fill(0.0);
         let snapshot = buf.clone();
         let mut f = PackedFrameMut::new(&mut buf, w, h, stride, PixelLayout::Bgrx);
         assert!(composite_packed(&mut f, &crop, &mask, &to_crop, 1.0));
-        assert!(!composite_packed(&mut f, &crop, &mask, &Affine2([0.0; 6]), 1.0));
+        assert!(!composite_packed(
+            &mut f,
+            &crop,
+            &mask,
+            &Affine2([0.0; 6]),
+            1.0
+        ));
         assert_eq!(buf, snapshot);
     }
 
@@ -342,6 +437,12 @@ mod tests {
         }
         // Footprint entirely outside the frame → false, no change.
         let mut f = PackedFrameMut::from_rgb(&mut out);
-        assert!(!composite_packed(&mut f, &crop, &mask, &Affine2::translate(500.0, 500.0), 1.0));
+        assert!(!composite_packed(
+            &mut f,
+            &crop,
+            &mask,
+            &Affine2::translate(500.0, 500.0),
+            1.0
+        ));
     }
 }

@@ -1,0 +1,102 @@
+//! Resolving a model property value (a path or a known name) to files on disk.
+//!
+//! Names are searched in `GHOST_MODEL_PATH` (colon-separated folders), then the user data folder
+//! (`$XDG_DATA_HOME/gst-ghost/models`, default `~/.local/share/gst-ghost/models`), then this
+//! checkout's `models/` folder (where the set-up puts the built-in detector and test models).
+
+use std::path::{Path, PathBuf};
+
+/// Where a model value resolved to: one ONNX file, or a folder (MTCNN's three networks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelLocation {
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+impl ModelLocation {
+    pub fn path(&self) -> &Path {
+        match self {
+            ModelLocation::File(p) | ModelLocation::Dir(p) => p,
+        }
+    }
+}
+
+/// The folders searched for model names, in order.
+pub fn model_search_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("GHOST_MODEL_PATH")
+        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
+        .unwrap_or_default();
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")));
+    if let Some(d) = data_home {
+        dirs.push(d.join("gst-ghost/models"));
+    }
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    dirs.push(checkout.clone());
+    dirs.push(checkout.join("test"));
+    dirs
+}
+
+/// Resolves a model value. A value with a path separator or an `.onnx` suffix is a path; anything
+/// else is a name looked up as `NAME`, `NAME.onnx` or `NAME/` in the search folders.
+/// The error names every place searched, so the user knows where to put the file.
+pub fn resolve_model(value: &str) -> Result<ModelLocation, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("no model given".into());
+    }
+    let as_path = Path::new(value);
+    if value.contains('/') || value.ends_with(".onnx") {
+        return if as_path.is_dir() {
+            Ok(ModelLocation::Dir(as_path.to_path_buf()))
+        } else if as_path.is_file() {
+            Ok(ModelLocation::File(as_path.to_path_buf()))
+        } else {
+            Err(format!("model file {value} does not exist"))
+        };
+    }
+    let dirs = model_search_dirs();
+    for dir in &dirs {
+        let file = dir.join(format!("{value}.onnx"));
+        if file.is_file() {
+            return Ok(ModelLocation::File(file));
+        }
+        let plain = dir.join(value);
+        if plain.is_file() {
+            return Ok(ModelLocation::File(plain));
+        }
+        if plain.is_dir() {
+            return Ok(ModelLocation::Dir(plain));
+        }
+    }
+    let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    Err(format!(
+        "model '{value}' not found; searched {} (set GHOST_MODEL_PATH, or run `./ghost.sh setup` for the built-in models)",
+        searched.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_missing_names_are_reported_clearly() {
+        let err = resolve_model("/nonexistent/model.onnx").unwrap_err();
+        assert!(err.contains("/nonexistent/model.onnx"), "{err}");
+        let err = resolve_model("no-such-model-name").unwrap_err();
+        assert!(err.contains("no-such-model-name") && err.contains("GHOST_MODEL_PATH"), "{err}");
+        assert!(resolve_model("  ").is_err());
+    }
+
+    #[test]
+    fn checkout_models_resolve_by_name() {
+        // The set-up installs these; the test suite always runs after it.
+        let loc = resolve_model("mtcnn").unwrap();
+        assert!(matches!(loc, ModelLocation::Dir(ref p) if p.join("pnet.onnx").is_file()), "{loc:?}");
+        let loc = resolve_model("swapper_identity").unwrap();
+        assert!(matches!(loc, ModelLocation::File(ref p) if p.ends_with("swapper_identity.onnx")));
+    }
+}
