@@ -6,6 +6,7 @@
 
 use gst::glib;
 
+pub mod common;
 pub mod meta;
 pub mod models;
 pub mod runtime;

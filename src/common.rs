@@ -1,0 +1,159 @@
+//! Glue shared by the element modules: the common model properties, caps for the packed RGB
+//! family, mapping a video frame to a [`PackedFrame`], and the per-frame faces bus message.
+
+use gst::glib;
+use gst::prelude::*;
+use gst_video::prelude::*;
+use gst_video::VideoFormat;
+
+use crate::meta::{faces_to_structures, Face};
+use crate::runtime::{ExecutionProvider, SessionOptions};
+use crate::vision::{PackedFrame, PackedFrameMut, PixelLayout};
+
+/// The packed 8-bit RGB formats every element accepts.
+pub const RGB_FORMATS: [VideoFormat; 10] = [
+    VideoFormat::Rgb,
+    VideoFormat::Bgr,
+    VideoFormat::Rgba,
+    VideoFormat::Bgra,
+    VideoFormat::Rgbx,
+    VideoFormat::Bgrx,
+    VideoFormat::Xrgb,
+    VideoFormat::Xbgr,
+    VideoFormat::Argb,
+    VideoFormat::Abgr,
+];
+
+pub fn rgb_family_caps() -> gst::Caps {
+    gst_video::VideoCapsBuilder::new().format_list(RGB_FORMATS).build()
+}
+
+/// Always and in both directions the same caps: pad templates of a pixel-preserving element.
+pub fn rgb_pad_templates() -> Vec<gst::PadTemplate> {
+    let caps = rgb_family_caps();
+    vec![
+        gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+        gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+    ]
+}
+
+pub fn layout_of(format: VideoFormat) -> Option<PixelLayout> {
+    Some(match format {
+        VideoFormat::Rgb => PixelLayout::Rgb,
+        VideoFormat::Bgr => PixelLayout::Bgr,
+        VideoFormat::Rgba => PixelLayout::Rgba,
+        VideoFormat::Bgra => PixelLayout::Bgra,
+        VideoFormat::Rgbx => PixelLayout::Rgbx,
+        VideoFormat::Bgrx => PixelLayout::Bgrx,
+        VideoFormat::Xrgb => PixelLayout::Xrgb,
+        VideoFormat::Xbgr => PixelLayout::Xbgr,
+        VideoFormat::Argb => PixelLayout::Argb,
+        VideoFormat::Abgr => PixelLayout::Abgr,
+        _ => return None,
+    })
+}
+
+/// Views a mapped video frame as a packed frame (plane 0 with its real stride).
+pub fn packed_frame<'a, T>(frame: &'a gst_video::VideoFrameRef<T>) -> Option<PackedFrame<'a>>
+where
+    T: AsRef<gst::BufferRef>,
+{
+    let layout = layout_of(frame.format())?;
+    Some(PackedFrame {
+        data: frame.plane_data(0).ok()?,
+        width: frame.width() as usize,
+        height: frame.height() as usize,
+        stride: frame.plane_stride()[0] as usize,
+        layout,
+    })
+}
+
+pub fn packed_frame_mut<'a>(frame: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>) -> Option<PackedFrameMut<'a>> {
+    let layout = layout_of(frame.format())?;
+    let (width, height, stride) = (frame.width() as usize, frame.height() as usize, frame.plane_stride()[0] as usize);
+    Some(PackedFrameMut { data: frame.plane_data_mut(0).ok()?, width, height, stride, layout })
+}
+
+/// The `execution-provider`, `device-id` and `threads` properties of every model-running element.
+#[derive(Debug, Clone, Default)]
+pub struct ModelProps {
+    pub provider: ExecutionProvider,
+    pub device_id: i32,
+    pub threads: u32,
+}
+
+impl ModelProps {
+    pub fn param_specs() -> Vec<glib::ParamSpec> {
+        vec![
+            glib::ParamSpecEnum::builder_with_default("execution-provider", ExecutionProvider::Auto)
+                .nick("Execution provider")
+                .blurb("Where the models run: auto (CUDA when it registers, else CPU with a warning), cuda, tensorrt or cpu. An explicit provider that cannot register is an error at start")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecInt::builder("device-id")
+                .nick("GPU device")
+                .blurb("CUDA/TensorRT device index")
+                .minimum(0)
+                .default_value(0)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("threads")
+                .nick("Threads")
+                .blurb("ONNX Runtime intra-op threads for this element's models (0 = ONNX Runtime's default)")
+                .maximum(256)
+                .default_value(0)
+                .mutable_ready()
+                .build(),
+        ]
+    }
+
+    /// Sets one of the common properties; returns false when `pspec` is not one of them.
+    pub fn set(&mut self, value: &glib::Value, pspec: &glib::ParamSpec) -> bool {
+        match pspec.name() {
+            "execution-provider" => self.provider = value.get().expect("type checked upstream"),
+            "device-id" => self.device_id = value.get().expect("type checked upstream"),
+            "threads" => self.threads = value.get().expect("type checked upstream"),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn get(&self, pspec: &glib::ParamSpec) -> Option<glib::Value> {
+        Some(match pspec.name() {
+            "execution-provider" => self.provider.to_value(),
+            "device-id" => self.device_id.to_value(),
+            "threads" => self.threads.to_value(),
+            _ => return None,
+        })
+    }
+
+    pub fn session_options(&self) -> SessionOptions {
+        let trt_cache_dir = (self.provider == ExecutionProvider::TensorRt).then(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir)
+                .join("gst-ghost/tensorrt")
+        });
+        SessionOptions { provider: self.provider, device_id: self.device_id, threads: self.threads, trt_cache_dir }
+    }
+}
+
+/// Posts the per-frame `ghost-faces` element message (like OpenCV's `facedetect`).
+pub fn post_faces_message(element: &gst::Element, segment: &gst::Segment, buffer: &gst::BufferRef, faces: &[Face]) {
+    let pts = buffer.pts();
+    let (running_time, stream_time) = match segment.downcast_ref::<gst::ClockTime>() {
+        Some(seg) => (
+            pts.and_then(|t| seg.to_running_time(t)),
+            pts.and_then(|t| seg.to_stream_time(t)),
+        ),
+        None => (None, None),
+    };
+    let s = gst::Structure::builder("ghost-faces")
+        .field("timestamp", pts)
+        .field("running-time", running_time)
+        .field("stream-time", stream_time)
+        .field("faces", faces_to_structures(faces))
+        .build();
+    let _ = element.post_message(gst::message::Element::builder(s).src(element).build());
+}
