@@ -54,10 +54,7 @@ pub fn layout_of(format: VideoFormat) -> Option<PixelLayout> {
 }
 
 /// Views a mapped video frame as a packed frame (plane 0 with its real stride).
-pub fn packed_frame<'a, T>(frame: &'a gst_video::VideoFrameRef<T>) -> Option<PackedFrame<'a>>
-where
-    T: AsRef<gst::BufferRef>,
-{
+pub fn packed_frame<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Option<PackedFrame<'a>> {
     let layout = layout_of(frame.format())?;
     Some(PackedFrame {
         data: frame.plane_data(0).ok()?,

@@ -7,6 +7,8 @@
 use gst::glib;
 
 pub mod common;
+pub mod facedetect;
+pub mod faceswap;
 pub mod meta;
 pub mod models;
 pub mod runtime;
@@ -16,7 +18,8 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // Registering the meta API here makes it known before any element uses it. The ONNX Runtime
     // library is deliberately *not* touched: the registry scanner must not load it.
     meta::register();
-    let _ = plugin;
+    facedetect::register(plugin)?;
+    faceswap::register(plugin)?;
     Ok(())
 }
 

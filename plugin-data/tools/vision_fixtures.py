@@ -2,7 +2,7 @@
 """Generate small reference fixtures for src/vision unit tests (OpenCV / skimage).
 
 Run once in a throwaway venv:
-    python3 -m venv /tmp/venv-cv && /tmp/venv-cv/bin/pip install opencv-python-headless numpy scikit-image
+    python3 -m venv /tmp/venv-cv && /tmp/venv-cv/bin/pip install opencv-python-headless==4.11.0.86 numpy==2.2.6 scikit-image==0.26.0
     /tmp/venv-cv/bin/python plugin-data/tools/vision_fixtures.py
 Writes into tests/data/vision/:
   *.bin  raw little-endian arrays (u8 or f32), row-major, interleaved channels;

@@ -121,6 +121,16 @@ fn lab_stats(img: &RgbImage, mask: &MaskF32) -> Option<([f64; 3], [f64; 3])> {
 /// `reference` (same mask), then blends by the mask (`m*transferred + (1-m)*src`). All three must be the same
 /// size (panics otherwise); an all-zero mask is a no-op. Not part of GHOST itself (GHOST-FACTS §5).
 pub fn reinhard_transfer(src: &mut RgbImage, reference: &RgbImage, mask: &MaskF32) {
+    transfer(src, reference, mask, true);
+}
+
+/// Like [`reinhard_transfer`], with statistics from inside the mask but the correction applied to
+/// every pixel (no edge where the mask ends; for crops that are masked again later).
+pub fn reinhard_transfer_whole(src: &mut RgbImage, reference: &RgbImage, mask: &MaskF32) {
+    transfer(src, reference, mask, false);
+}
+
+fn transfer(src: &mut RgbImage, reference: &RgbImage, mask: &MaskF32, blend_by_mask: bool) {
     assert!(
         src.width == reference.width && src.height == reference.height,
         "reinhard_transfer: size mismatch"
@@ -135,13 +145,13 @@ pub fn reinhard_transfer(src: &mut RgbImage, reference: &RgbImage, mask: &MaskF3
     };
     let gain = [0, 1, 2].map(|c| if ss[c] > 1e-6 { sr[c] / ss[c] } else { 1.0 });
     for (px, &m) in src.data.chunks_exact_mut(3).zip(&mask.data) {
+        let m = if blend_by_mask { m.min(1.0) } else { 1.0 };
         if m <= 0.0 {
             continue;
         }
         let lab = rgb_to_lab([px[0], px[1], px[2]]);
         let t = [0, 1, 2].map(|c| ((lab[c] as f64 - ms[c]) * gain[c] + mr[c]) as f32);
         let out = lab_to_rgb([t[0].clamp(0.0, 100.0), t[1], t[2]]);
-        let m = m.min(1.0);
         for c in 0..3 {
             px[c] = (m * out[c] as f32 + (1.0 - m) * px[c] as f32 + 0.5) as u8;
         }

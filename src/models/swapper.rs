@@ -1,0 +1,187 @@
+//! Swappers: the GHOST AEI-Net generator, and `paste`, the model-free baseline.
+//!
+//! Generator contract (GHOST-FACTS §1.6, §9): inputs `target` (N,3,256,256) and `source` (N,512)
+//! — or the official export's `Xt` / `z_id` — with the target crop in RGB mapped to [-1,1];
+//! output (N,3,256,256) from tanh, turned into pixels as (y·0.5+0.5)·255.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::align::GENERATOR_SIZE;
+use super::recognizer::EMBEDDING_SIZE;
+use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSpec};
+use crate::vision::color::reinhard_transfer_whole;
+use crate::vision::{MaskF32, RgbImage};
+
+const PLANE: usize = GENERATOR_SIZE * GENERATOR_SIZE;
+
+pub struct GhostGenerator {
+    session: Arc<ModelSession>,
+    target_name: String,
+    source_name: String,
+    /// Whether the batch dimension is dynamic (all faces in one run) or fixed at 1.
+    pub batched: bool,
+}
+
+impl GhostGenerator {
+    pub fn open(path: &Path, options: &SessionOptions) -> Result<Self, RuntimeError> {
+        let session = load_session(path, options)?;
+        let image = [Dim::Any, Dim::Fixed(3), Dim::Fixed(GENERATOR_SIZE as i64), Dim::Fixed(GENERATOR_SIZE as i64)];
+        let identity = [Dim::Any, Dim::Fixed(EMBEDDING_SIZE as i64)];
+        // Inputs may come in either order; check each name set.
+        let by_name = |names: &[&'static str]| session.inputs.iter().position(|i| names.contains(&i.name.as_str()));
+        let (t, s) = (by_name(&["target", "Xt"]), by_name(&["source", "z_id"]));
+        let (inputs, ti, si) = match (t, s) {
+            (Some(0), Some(1)) => (
+                vec![TensorSpec::new(&["target", "Xt"], &image), TensorSpec::new(&["source", "z_id"], &identity)],
+                0,
+                1,
+            ),
+            (Some(1), Some(0)) => (
+                vec![TensorSpec::new(&["source", "z_id"], &identity), TensorSpec::new(&["target", "Xt"], &image)],
+                1,
+                0,
+            ),
+            _ => (
+                vec![TensorSpec::new(&["target", "Xt"], &image), TensorSpec::new(&["source", "z_id"], &identity)],
+                0,
+                1,
+            ),
+        };
+        session.check("GHOST generator", &inputs, &[TensorSpec::new(&[], &image)])?;
+        let batched = session.inputs[ti].dims[0] < 0;
+        Ok(Self {
+            target_name: session.inputs[ti].name.clone(),
+            source_name: session.inputs[si].name.clone(),
+            batched,
+            session,
+        })
+    }
+
+    /// Swaps the identity into each 256 crop; one run for all crops when the batch is dynamic.
+    pub fn swap(&self, crops: &[&RgbImage], identity: &[f32]) -> Result<Vec<RgbImage>, RuntimeError> {
+        let mut out = Vec::with_capacity(crops.len());
+        let chunk = if self.batched { crops.len().max(1) } else { 1 };
+        let mut target = Vec::new();
+        let mut source = Vec::new();
+        for group in crops.chunks(chunk) {
+            target.clear();
+            source.clear();
+            for crop in group {
+                generator_input(crop, &mut target);
+                source.extend_from_slice(identity);
+            }
+            let n = group.len();
+            let session = &self.session;
+            let t = ort::value::TensorRef::from_array_view(([n, 3, GENERATOR_SIZE, GENERATOR_SIZE], target.as_slice()))
+                .map_err(|e| session.model_error(e))?;
+            let s = ort::value::TensorRef::from_array_view(([n, EMBEDDING_SIZE], source.as_slice()))
+                .map_err(|e| session.model_error(e))?;
+            let mut guard = session.lock();
+            let outputs = guard
+                .run(ort::inputs![self.target_name.as_str() => t, self.source_name.as_str() => s])
+                .map_err(|e| session.model_error(e))?;
+            let (_, y) = outputs[0].try_extract_tensor::<f32>().map_err(|e| session.model_error(e))?;
+            if y.len() != n * 3 * PLANE {
+                return Err(session.model_error(format!("expected {n}x3x256x256 outputs, got {} values", y.len())));
+            }
+            out.extend(y.chunks_exact(3 * PLANE).map(generator_output));
+        }
+        Ok(out)
+    }
+}
+
+/// Appends the generator input of one crop: RGB, NCHW, (x/255 - 0.5)/0.5.
+pub fn generator_input(crop: &RgbImage, out: &mut Vec<f32>) {
+    let start = out.len();
+    out.resize(start + 3 * PLANE, 0.0);
+    let planes = &mut out[start..];
+    for (i, px) in crop.data.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            planes[c * PLANE + i] = px[c] as f32 * (2.0 / 255.0) - 1.0;
+        }
+    }
+}
+
+/// Turns one (3,256,256) tanh output into pixels: (y·0.5+0.5)·255, clamped and *rounded*.
+/// The reference truncates (`.type(uint8)`), which darkens every pixel by half a level on
+/// average; rounding is the unbiased choice and the only deliberate difference.
+pub fn generator_output(y: &[f32]) -> RgbImage {
+    let mut img = RgbImage::new(GENERATOR_SIZE, GENERATOR_SIZE);
+    for (i, px) in img.data.chunks_exact_mut(3).enumerate() {
+        for c in 0..3 {
+            px[c] = ((y[c * PLANE + i] * 0.5 + 0.5) * 255.0).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    img
+}
+
+/// The `paste` baseline: the source face, aligned into the target's crop frame with the same
+/// template, colour-matched (Reinhard, in Lab) to the target over the central face region.
+pub fn paste_swap(source_crop: &RgbImage, target_crop: &RgbImage) -> RgbImage {
+    let mut out = source_crop.clone();
+    if out.width == target_crop.width && out.height == target_crop.height {
+        let region = face_region(out.width, out.height);
+        reinhard_transfer_whole(&mut out, target_crop, &region);
+    }
+    out
+}
+
+/// An ellipse over the aligned face (brows to chin) used for colour statistics.
+fn face_region(w: usize, h: usize) -> MaskF32 {
+    let mut m = MaskF32::new(w, h);
+    let (cx, cy, rx, ry) = (0.5 * w as f32, 0.56 * h as f32, 0.32 * w as f32, 0.36 * h as f32);
+    for y in 0..h {
+        for x in 0..w {
+            let dx = (x as f32 - cx) / rx;
+            let dy = (y as f32 - cy) / ry;
+            if dx * dx + dy * dy <= 1.0 {
+                m.data[y * w + x] = 1.0;
+            }
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_and_output_conversions_invert_each_other() {
+        let mut crop = RgbImage::new(256, 256);
+        for (i, v) in crop.data.iter_mut().enumerate() {
+            *v = (i * 7 % 256) as u8;
+        }
+        let mut t = Vec::new();
+        generator_input(&crop, &mut t);
+        assert_eq!(t.len(), 3 * PLANE);
+        // Pixel (0,1) green = data[4]; planes are R, G, B.
+        assert!((t[PLANE + 1] - (crop.data[4] as f32 / 127.5 - 1.0)).abs() < 1e-6);
+        assert_eq!(generator_output(&t), crop);
+    }
+
+    #[test]
+    fn output_is_clamped_and_rounded() {
+        let mut y = vec![0.0f32; 3 * PLANE];
+        y[0] = 1.5; // beyond tanh's range
+        y[1] = -2.0;
+        y[2] = 0.001; // 127.6275 rounds to 128 (the reference truncates to 127)
+        let img = generator_output(&y);
+        assert_eq!(img.data[0], 255);
+        assert_eq!(img.data[3], 0);
+        assert_eq!(img.data[6], 128);
+    }
+
+    #[test]
+    fn paste_moves_colour_statistics_towards_the_target() {
+        let source = RgbImage::from_raw(64, 64, vec![200; 64 * 64 * 3]);
+        let mut target = RgbImage::from_raw(64, 64, vec![0; 64 * 64 * 3]);
+        for px in target.data.chunks_exact_mut(3) {
+            px.copy_from_slice(&[90, 60, 40]);
+        }
+        let out = paste_swap(&source, &target);
+        let centre = out.get(32, 36);
+        assert!(centre.iter().zip([90, 60, 40]).all(|(&a, b)| (a as i32 - b).abs() <= 2), "{centre:?}");
+    }
+}
