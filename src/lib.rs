@@ -10,6 +10,7 @@ pub mod common;
 pub mod meta;
 pub mod models;
 pub mod runtime;
+pub mod track;
 pub mod vision;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
