@@ -7,6 +7,7 @@
 use gst::glib;
 
 pub mod common;
+pub mod facetrack;
 pub mod meta;
 pub mod models;
 pub mod runtime;
@@ -17,6 +18,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // Registering the meta API here makes it known before any element uses it. The ONNX Runtime
     // library is deliberately *not* touched: the registry scanner must not load it.
     meta::register();
+    facetrack::register(plugin)?;
     let _ = plugin;
     Ok(())
 }

@@ -142,3 +142,15 @@ fn two_faces_crossing_paths_keep_their_ids() {
     }
     println!("two crossing faces: each keeps its id over 120 frames, 5 seeds");
 }
+
+#[test]
+fn the_synthetic_clip_renders_the_face_on_its_path() {
+    let photo = common::synthetic::photo();
+    for i in [0, 120, 299] {
+        let img = common::synthetic::render(&photo, i);
+        assert_eq!((img.width, img.height), (common::synthetic::WIDTH, common::synthetic::HEIGHT));
+        let nose = truth(i).keypoints[2];
+        assert_ne!(img.get(nose[0] as usize, nose[1] as usize), [96, 110, 96], "frame {i}: face at the true nose");
+        assert_eq!(img.get(2, 2), [96, 110, 96], "frame {i}: background in the corner");
+    }
+}
