@@ -9,9 +9,11 @@ use gst::glib;
 pub mod common;
 pub mod facedetect;
 pub mod faceswap;
+pub mod facetrack;
 pub mod meta;
 pub mod models;
 pub mod runtime;
+pub mod track;
 pub mod vision;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
@@ -20,6 +22,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     facedetect::register(plugin)?;
     faceswap::register(plugin)?;
+    facetrack::register(plugin)?;
     Ok(())
 }
 
