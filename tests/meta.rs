@@ -1,0 +1,78 @@
+//! The face meta through queue, tee, videoconvert and videoscale.
+
+mod util;
+
+use std::sync::Arc;
+
+use gst::prelude::*;
+use gstghost::meta::{Face, FacesMeta, FrameFaces, SwapResult};
+use gstghost::vision::{Affine2, RgbImage};
+
+fn sample_faces() -> FrameFaces {
+    FrameFaces {
+        detection_ran: true,
+        faces: vec![Face {
+            track_id: 7,
+            score: 0.93,
+            bbox: [400.0, 200.0, 640.0, 520.0],
+            keypoints: [[470.0, 320.0], [570.0, 318.0], [520.0, 380.0], [480.0, 440.0], [560.0, 438.0]],
+            landmarks: Some(vec![[410.0, 300.0], [630.0, 300.0]]),
+            embedding: Some(Arc::from(vec![0.5f32; 4])),
+            selected: true,
+            predicted: false,
+            swap: Some(SwapResult {
+                crop: Arc::new(RgbImage::new(8, 8)),
+                frame_to_crop: Affine2([0.8, 0.1, -300.0, -0.1, 0.8, -100.0]),
+            }),
+        }],
+    }
+}
+
+/// Pushes one RGBA 1280x720 frame with the meta through `middle` and returns what arrives.
+fn through(middle: &str) -> (FrameFaces, (i32, i32)) {
+    util::init();
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGBA,width=1280,height=720,framerate=30/1 ! {middle} ! appsink name=sink sync=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut buffer = gst::Buffer::with_size(1280 * 720 * 4).unwrap();
+    FacesMeta::set(buffer.get_mut().unwrap(), sample_faces());
+    src.push_buffer(buffer).unwrap();
+    let sample = sink.pull_sample().unwrap();
+    let caps = sample.caps().unwrap().structure(0).unwrap().to_owned();
+    let faces = FacesMeta::from_buffer(sample.buffer().unwrap()).expect("the meta survived");
+    pipeline.set_state(gst::State::Null).unwrap();
+    (faces, (caps.get("width").unwrap(), caps.get("height").unwrap()))
+}
+
+#[test]
+fn survives_queue_tee_and_a_format_round_trip() {
+    let (faces, size) = through(
+        "queue ! tee ! queue ! videoconvert ! video/x-raw,format=I420 ! videoconvert ! video/x-raw,format=RGBA",
+    );
+    assert_eq!(size, (1280, 720));
+    assert_eq!(faces, sample_faces());
+}
+
+#[test]
+fn videoscale_scales_boxes_keypoints_and_the_crop_affine() {
+    let (faces, size) = through("videoscale ! video/x-raw,width=640,height=360");
+    assert_eq!(size, (640, 360));
+    let before = &sample_faces().faces[0];
+    let after = &faces.faces[0];
+    assert_eq!(after.bbox, before.bbox.map(|v| v * 0.5));
+    assert_eq!(after.keypoints, before.keypoints.map(|p| [p[0] * 0.5, p[1] * 0.5]));
+    assert_eq!(after.landmarks.as_ref().unwrap()[1], [315.0, 150.0]);
+    // The same scene point maps to the same crop pixel.
+    let (a, b) = (before.swap.as_ref().unwrap(), after.swap.as_ref().unwrap());
+    let (x0, y0) = a.frame_to_crop.apply(520.0, 380.0);
+    let (x1, y1) = b.frame_to_crop.apply(260.0, 190.0);
+    assert!((x0 - x1).abs() < 1e-9 && (y0 - y1).abs() < 1e-9);
+    assert_eq!(after.track_id, 7);
+    assert!(after.selected);
+}
