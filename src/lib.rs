@@ -7,6 +7,7 @@
 use gst::glib;
 
 pub mod common;
+pub mod faceblend;
 pub mod meta;
 pub mod models;
 pub mod runtime;
@@ -16,7 +17,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // Registering the meta API here makes it known before any element uses it. The ONNX Runtime
     // library is deliberately *not* touched: the registry scanner must not load it.
     meta::register();
-    let _ = plugin;
+    faceblend::register(plugin)?;
     Ok(())
 }
 

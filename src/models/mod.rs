@@ -4,3 +4,5 @@
 pub mod locate;
 
 pub use locate::{model_search_dirs, resolve_model, ModelLocation};
+pub mod landmark106;
+pub mod parser;
