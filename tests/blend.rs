@@ -509,17 +509,32 @@ fn photos_before_after_pngs() {
         swap: Some(SwapResult { crop: Arc::new(crop), frame_to_crop: m_o }),
         ..Default::default()
     };
-    for (name, cfg) in [
+    let (cx, cy, cw, ch) = (300usize, 20usize, 390usize, 480usize);
+    let mut montage = RgbImage::new(cw * 5, ch);
+    let mut tile = |img: &RgbImage, k: usize| {
+        for y in 0..ch {
+            let src = ((cy + y) * img.width + cx) * 3;
+            let dst = (y * cw * 5 + k * cw) * 3;
+            montage.data[dst..dst + cw * 3].copy_from_slice(&img.data[src..src + cw * 3]);
+        }
+    };
+    tile(&obama, 0);
+    for (k, (name, cfg)) in [
         ("blend_template.png", BlendConfig::default()),
         ("blend_template_reinhard.png", BlendConfig { color: ColorCorrect::Reinhard, ..Default::default() }),
         ("blend_box.png", BlendConfig { shape: Shape::Box, ..Default::default() }),
         ("blend_debug.png", BlendConfig { debug: true, ..Default::default() }),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut out = obama.clone();
         let r = Blender::default().process(&mut PackedFrameMut::from_rgb(&mut out), std::slice::from_ref(&face), &cfg).unwrap();
         assert!(r.blended == 1 || cfg.debug);
         save(&out, name);
+        tile(&out, k + 1);
     }
+    save(&montage, "blend_montage.png");
     let mask = facemask::template_mask(&MaskParams::DEFAULT, 1.0, None);
     let g: Vec<u8> = mask.data.iter().map(|v| (v * 255.0).round() as u8).collect();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/output");
