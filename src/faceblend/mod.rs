@@ -329,26 +329,119 @@ fn target_landmarks_from_meta(face: &Face, swap: &SwapResult) -> Option<Vec<[f32
     )
 }
 
-/// Composites only the mask's support: crop and mask are cut to the support's bounding box (+2 px), so the
-/// frame loop only visits pixels that can change. Same result as `composite_packed` on the whole crop.
+/// Pastes `crop` into the frame through `mask` like [`composite_packed`] (same sampling, same rounding: bilinear
+/// crop with replicated border, bilinear mask with zero border, `m*crop + (1-m)*frame`, `m = mask*opacity`), but
+/// only over the mask's support: crop and mask are cut to the support's bounding box and padded by one pixel
+/// (replicate / zero), so the inner loop has no bounds checks or clamping, and each frame row only visits the
+/// x-range whose crop coordinates fall inside. Returns `false` when nothing could be touched.
 pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &MaskF32, frame_to_crop: &Affine2, opacity: f32) -> bool {
-    let Some((x0, y0, x1, y1)) = facemask::support_bbox(mask, 0.0) else { return false };
-    let (w, h) = (crop.width, crop.height);
-    let (x0, y0) = (x0.saturating_sub(2), y0.saturating_sub(2));
-    let (x1, y1) = ((x1 + 2).min(w - 1), (y1 + 2).min(h - 1));
-    if x0 == 0 && y0 == 0 && x1 == w - 1 && y1 == h - 1 {
-        return composite_packed(frame, crop, mask, frame_to_crop, opacity);
+    assert!(mask.width == crop.width && mask.height == crop.height, "composite_support: mask/crop size mismatch");
+    if opacity <= 0.0 || frame.width == 0 || frame.height == 0 {
+        return false;
     }
-    let (sw, sh) = (x1 - x0 + 1, y1 - y0 + 1);
-    let mut sub = RgbImage::new(sw, sh);
-    let mut sm = MaskF32::new(sw, sh);
-    for y in 0..sh {
-        let src = (y0 + y) * w + x0;
-        sub.data[y * sw * 3..(y + 1) * sw * 3].copy_from_slice(&crop.data[src * 3..(src + sw) * 3]);
-        sm.data[y * sw..(y + 1) * sw].copy_from_slice(&mask.data[src..src + sw]);
+    let Some(inv) = frame_to_crop.invert() else { return false };
+    let Some((sx0, sy0, sx1, sy1)) = facemask::support_bbox(mask, 0.0) else { return false };
+    let (cw, ch) = (crop.width, crop.height);
+    // Sub-rectangle [bx0, bx1] x [by0, by1] of the crop: the support grown by one pixel (the bilinear footprint).
+    let (bx0, by0) = (sx0.saturating_sub(1), sy0.saturating_sub(1));
+    let (bx1, by1) = ((sx1 + 1).min(cw - 1), (sy1 + 1).min(ch - 1));
+    let (sw, sh) = (bx1 - bx0 + 1, by1 - by0 + 1);
+    // Padded copies: index (x+1, y+1) holds sub-pixel (x, y); the ring is replicate (crop) / zero (mask), but
+    // only where the sub-rectangle touches the crop's edge. Elsewhere the ring holds the real neighbours.
+    let (pw, ph) = (sw + 2, sh + 2);
+    // One [R, G, B, mask] lane group per padded pixel: a tap is one 16-byte load, the bilinear runs on all four.
+    let mut pc = vec![[0f32; 4]; pw * ph];
+    for py in 0..ph {
+        let cy = by0 as i64 + py as i64 - 1;
+        let cyc = cy.clamp(0, ch as i64 - 1) as usize;
+        for px in 0..pw {
+            let cx = bx0 as i64 + px as i64 - 1;
+            let cxc = cx.clamp(0, cw as i64 - 1) as usize;
+            let src = (cyc * cw + cxc) * 3;
+            let inside = cx >= 0 && cy >= 0 && (cx as usize) < cw && (cy as usize) < ch;
+            pc[py * pw + px] = [
+                crop.data[src] as f32,
+                crop.data[src + 1] as f32,
+                crop.data[src + 2] as f32,
+                if inside { mask.data[cyc * cw + cxc] } else { 0.0 },
+            ];
+        }
     }
-    let m = frame_to_crop.then(&Affine2::translate(-(x0 as f64), -(y0 as f64)));
-    composite_packed(frame, &sub, &sm, &m, opacity)
+    // Frame bounding box of the sub-rectangle's sample domain (u in (bx0-1, bx1+1), v likewise).
+    let (u0, u1, v0, v1) = (bx0 as f64 - 1.0, bx1 as f64 + 1.0, by0 as f64 - 1.0, by1 as f64 + 1.0);
+    let (mut fx0, mut fy0, mut fx1, mut fy1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for (u, v) in [(u0, v0), (u1, v0), (u0, v1), (u1, v1)] {
+        let (x, y) = inv.apply(u, v);
+        fx0 = fx0.min(x);
+        fy0 = fy0.min(y);
+        fx1 = fx1.max(x);
+        fy1 = fy1.max(y);
+    }
+    let fx0 = fx0.floor().max(0.0);
+    let fy0 = fy0.floor().max(0.0);
+    let fx1 = fx1.ceil().min(frame.width as f64 - 1.0);
+    let fy1 = fy1.ceil().min(frame.height as f64 - 1.0);
+    if !(fx0 <= fx1 && fy0 <= fy1) {
+        return false;
+    }
+    let (rx0, rx1) = (fx0 as i64, fx1 as i64);
+    let bpp = frame.layout.bytes_per_pixel();
+    let [o0, o1, o2] = frame.layout.rgb_offsets();
+    let m = &frame_to_crop.0;
+    let opacity = opacity.min(1.0);
+    for y in fy0 as usize..=fy1 as usize {
+        let yf = y as f64;
+        let (bu, bv) = (m[1] * yf + m[2], m[4] * yf + m[5]);
+        // x-range where u in (u0, u1) and v in (v0, v1), widened by a pixel; the exact test stays per pixel.
+        let (mut lo, mut hi) = (rx0 as f64, rx1 as f64);
+        for (coef, base, a, b) in [(m[0], bu, u0, u1), (m[3], bv, v0, v1)] {
+            if coef.abs() < 1e-12 {
+                if !(base > a && base < b) {
+                    hi = lo - 1.0;
+                }
+            } else {
+                let (t0, t1) = ((a - base) / coef, (b - base) / coef);
+                lo = lo.max(t0.min(t1).floor() - 1.0);
+                hi = hi.min(t0.max(t1).ceil() + 1.0);
+            }
+        }
+        if lo > hi {
+            continue;
+        }
+        let row = &mut frame.data[y * frame.stride..];
+        for x in lo as usize..=hi as usize {
+            let xf = x as f64;
+            // Crop coordinates exactly as composite_packed computes them, then shifted into the padded sub-image.
+            let u = m[0] * xf + bu;
+            let v = m[3] * xf + bv;
+            if !(u > u0 && v > v0 && u < u1 && v < v1) || !(u > -1.0 && v > -1.0 && u < cw as f64 && v < ch as f64) {
+                continue;
+            }
+            let (fu_floor, fv_floor) = (u.floor(), v.floor());
+            let (fu, fv) = ((u - fu_floor) as f32, (v - fv_floor) as f32);
+            let iu = (fu_floor as i64 - bx0 as i64 + 1) as usize;
+            let iv = (fv_floor as i64 - by0 as i64 + 1) as usize;
+            let i00 = iv * pw + iu;
+            let (Some(top), Some(bot)) = (pc.get(i00..i00 + 2), pc.get(i00 + pw..i00 + pw + 2)) else { continue };
+            let w00 = (1.0 - fu) * (1.0 - fv);
+            let w01 = fu * (1.0 - fv);
+            let w10 = (1.0 - fu) * fv;
+            let w11 = fu * fv;
+            let mut v4 = [0f32; 4];
+            for c in 0..4 {
+                v4[c] = w00 * top[0][c] + w01 * top[1][c] + w10 * bot[0][c] + w11 * bot[1][c];
+            }
+            let a = v4[3].clamp(0.0, 1.0) * opacity;
+            if a <= 0.0 {
+                continue;
+            }
+            let Some(px) = row.get_mut(x * bpp..x * bpp + bpp) else { continue };
+            for (c, o) in [(0usize, o0), (1, o1), (2, o2)] {
+                px[o] = (a * v4[c] + (1.0 - a) * px[o] as f32 + 0.5).clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    true
 }
 
 fn mask_outline_in_frame(mask: &MaskF32, frame_to_crop: &Affine2) -> Vec<(f64, f64)> {
@@ -465,6 +558,41 @@ mod tests {
         assert!(BlendConfig::resolve(MaskMode::Landmarks, false, false).is_err());
         assert!(BlendConfig::resolve(MaskMode::Parser, true, false).is_err());
         assert_eq!(BlendConfig::resolve(MaskMode::Debug, false, false).unwrap(), (Shape::Template, false, true));
+    }
+
+    #[test]
+    fn composite_support_equals_composite_packed() {
+        use crate::vision::PixelLayout;
+        let (w, h, stride) = (173, 141, 173 * 4 + 3);
+        let base: Vec<u8> = (0..stride * h).map(|i| (i * 37 % 253) as u8).collect();
+        let mut crop = RgbImage::new(64, 64);
+        crop.data.iter_mut().enumerate().for_each(|(i, v)| *v = (i * 13 % 241) as u8);
+        let mut mask = MaskF32::new(64, 64);
+        for y in 0..64 {
+            for x in 0..64 {
+                let d = ((x as f32 - 30.0).powi(2) + (y as f32 - 34.0).powi(2)).sqrt();
+                mask.data[y * 64 + x] = (1.0 - (d - 15.0) / 10.0).clamp(0.0, 1.0);
+            }
+        }
+        let full = { let mut m = MaskF32::new(64, 64); m.data.fill(1.0); m };
+        for (k, m) in [
+            Affine2([0.8, 0.3, -40.0, -0.3, 0.8, -20.0]),
+            Affine2([0.3, -0.1, 5.0, 0.1, 0.3, 2.0]),
+            Affine2([2.5, 0.0, -100.0, 0.0, 2.5, -300.0]),
+            Affine2::translate(-150.0, -120.0),
+            Affine2::translate(-3.5, 10.25),
+        ]
+        .iter()
+        .enumerate()
+        {
+            for (mk, mm) in [&mask, &full].into_iter().enumerate() {
+                let (mut a, mut b) = (base.clone(), base.clone());
+                let ra = composite_packed(&mut PackedFrameMut::new(&mut a, w, h, stride, PixelLayout::Bgra), &crop, mm, m, 0.9);
+                let rb = composite_support(&mut PackedFrameMut::new(&mut b, w, h, stride, PixelLayout::Bgra), &crop, mm, m, 0.9);
+                assert_eq!(a, b, "case {k} mask {mk}");
+                assert!(ra || !rb);
+            }
+        }
     }
 
     #[test]
