@@ -15,7 +15,7 @@ use crate::models::parser::FaceParser;
 use crate::runtime::RuntimeError;
 use crate::vision::facemask::{self, MaskParams, GHOST_SIZE};
 use crate::vision::{
-    composite_packed, reinhard_transfer, warp_affine_packed, Affine2, Border, GrayImage, MaskF32, PackedFrame,
+    reinhard_transfer, warp_affine_packed, Affine2, Border, GrayImage, MaskF32, PackedFrame,
     PackedFrameMut, RgbImage,
 };
 
@@ -550,6 +550,7 @@ fn draw_debug(frame: &mut PackedFrameMut, faces: &[Face], outlines: &[Vec<(f64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::composite_packed;
 
     #[test]
     fn resolve_modes() {
