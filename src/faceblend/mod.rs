@@ -417,10 +417,11 @@ pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &Mas
             if !(u > u0 && v > v0 && u < u1 && v < v1) || !(u > -1.0 && v > -1.0 && u < cw as f64 && v < ch as f64) {
                 continue;
             }
-            let (fu_floor, fv_floor) = (u.floor(), v.floor());
-            let (fu, fv) = ((u - fu_floor) as f32, (v - fv_floor) as f32);
-            let iu = (fu_floor as i64 - bx0 as i64 + 1) as usize;
-            let iv = (fv_floor as i64 - by0 as i64 + 1) as usize;
+            // floor() without a libm call on baseline x86-64: u, v > -1, so truncating u + 1 floors it.
+            let (flu, flv) = ((u + 1.0) as i64 - 1, (v + 1.0) as i64 - 1);
+            let (fu, fv) = ((u - flu as f64) as f32, (v - flv as f64) as f32);
+            let iu = (flu - bx0 as i64 + 1) as usize;
+            let iv = (flv - by0 as i64 + 1) as usize;
             let i00 = iv * pw + iu;
             let (Some(top), Some(bot)) = (pc.get(i00..i00 + 2), pc.get(i00 + pw..i00 + pw + 2)) else { continue };
             let w00 = (1.0 - fu) * (1.0 - fv);
