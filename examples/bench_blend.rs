@@ -31,6 +31,18 @@ fn main() {
     let (w, h) = (1920usize, 1080usize);
     let stride = w * 4;
     let mut frame: Vec<u8> = (0..stride * h).map(|i| ((i * 31) ^ (i / stride * 7)) as u8).collect();
+    {
+        // Calibration: a 256 crop with a full mask at scale 1 = exactly 65536 frame pixels composited.
+        let img = gstghost::vision::RgbImage::new(256, 256);
+        let mut mask = gstghost::vision::MaskF32::new(256, 256);
+        mask.data.fill(0.5);
+        let m = gstghost::vision::Affine2::translate(-100.0, -100.0);
+        let ms = median_ms(50, || {
+            let mut f = PackedFrameMut::new(&mut frame, w, h, stride, PixelLayout::Bgrx);
+            composite_support(&mut f, &img, &mask, &m, 1.0);
+        });
+        println!("calibration: {:.1} ns per composited pixel ({ms:.2} ms for 65536 px)", ms * 1e6 / 65536.0);
+    }
     let face_px = 540.0; // size of the crop's footprint in the frame
     for crop in [256usize, 512] {
         let t = scaled_template(&ARCFACE_112_V1, crop as f64 / 112.0, 0.0);
