@@ -10,6 +10,7 @@ pub mod common;
 pub mod facedetect;
 pub mod faceswap;
 pub mod facetrack;
+pub mod faceblend;
 pub mod meta;
 pub mod models;
 pub mod runtime;
@@ -23,6 +24,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     facedetect::register(plugin)?;
     faceswap::register(plugin)?;
     facetrack::register(plugin)?;
+    faceblend::register(plugin)?;
     Ok(())
 }
 

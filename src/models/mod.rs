@@ -1,14 +1,16 @@
 //! Model roles and families. Each module owns its pre- and post-processing and states its tensor
 //! contract; none of them touches GStreamer.
 
+pub mod align;
 pub mod detector;
+pub mod identity;
+pub mod landmark106;
 pub mod locate;
 pub mod mtcnn;
+pub mod parser;
+pub mod recognizer;
 pub mod scrfd;
+pub mod swapper;
 
 pub use detector::{Detection, Detector, DetectorParams};
 pub use locate::{model_search_dirs, resolve_model, ModelLocation};
-pub mod align;
-pub mod recognizer;
-pub mod swapper;
-pub mod identity;

@@ -6,6 +6,7 @@
 pub mod affine;
 pub mod blur;
 pub mod color;
+pub mod facemask;
 pub mod hull;
 pub mod image;
 pub mod letterbox;

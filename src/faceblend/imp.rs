@@ -1,0 +1,309 @@
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use super::{BlendConfig, Blender, ColorCorrect, MaskMode, Skip};
+use crate::common::{packed_frame_mut, rgb_pad_templates, ModelProps};
+use crate::meta::FacesMeta;
+use crate::models::landmark106::Landmarker;
+use crate::models::parser::FaceParser;
+use crate::models::resolve_model;
+
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("ghostfaceblend", gst::DebugColorFlags::empty(), Some("GHOST face blender")));
+
+#[derive(Debug, Clone)]
+struct Settings {
+    mask: MaskMode,
+    landmarker: Option<String>,
+    parser: Option<String>,
+    erode: i32,
+    blur: f64,
+    mask_scale: f64,
+    color_correct: ColorCorrect,
+    opacity: f64,
+    debug: bool,
+    props: ModelProps,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mask: MaskMode::Auto,
+            landmarker: None,
+            parser: None,
+            erode: -1,
+            blur: -1.0,
+            mask_scale: 1.0,
+            color_correct: ColorCorrect::None,
+            opacity: 1.0,
+            debug: false,
+            props: ModelProps::default(),
+        }
+    }
+}
+
+impl Settings {
+    fn config(&self, has_landmarker: bool, has_parser: bool) -> Result<BlendConfig, String> {
+        let (shape, use_parser, debug_mode) = BlendConfig::resolve(self.mask, has_landmarker, has_parser)?;
+        Ok(BlendConfig {
+            shape,
+            use_parser,
+            erode: self.erode,
+            blur: self.blur,
+            mask_scale: self.mask_scale,
+            color: self.color_correct,
+            opacity: self.opacity as f32,
+            debug: self.debug || debug_mode,
+        })
+    }
+}
+
+struct State {
+    blender: Blender,
+    info: Option<gst_video::VideoInfo>,
+}
+
+#[derive(Default)]
+pub struct FaceBlend {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FaceBlend {
+    const NAME: &'static str = "GstGhostFaceBlend";
+    type Type = super::FaceBlend;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for FaceBlend {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut v = vec![
+                glib::ParamSpecEnum::builder_with_default("mask", MaskMode::Auto)
+                    .nick("Mask")
+                    .blurb("Mask shape: auto (landmarks when a landmarker is set, else template; cut by the parser when one is set), template, landmarks (GHOST's adaptive mask), box (whole crop, soft border), parser (auto mask cut to the face classes), debug (draw instead of blending)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("landmarker")
+                    .nick("Landmarker model")
+                    .blurb("2d106det model (known name or path) for GHOST's landmark-adaptive mask; unset = template mask")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("parser")
+                    .nick("Face parser model")
+                    .blurb("BiSeNet face-parsing model (known name or path); keeps only skin, brows, eyes, nose, mouth and lips in the mask so that hands, hair and glasses in front of the face stay visible")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("erode")
+                    .nick("Erode")
+                    .blurb("Erosion kernel in pixels of GHOST's 224 crop (-1 = automatic: GHOST's table, 5 for template/box)")
+                    .minimum(-1)
+                    .maximum(100)
+                    .default_value(-1)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("blur")
+                    .nick("Blur")
+                    .blurb("Gaussian sigma of the mask edge in pixels of GHOST's 224 crop, both axes; also sets the faded border (2 sigma). -1 = automatic (GHOST's table, 5 for template/box), 0 = hard edge")
+                    .minimum(-1.0)
+                    .maximum(100.0)
+                    .default_value(-1.0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("mask-scale")
+                    .nick("Mask scale")
+                    .blurb("Enlarges (>1) or shrinks (<1) the mask shape about its centre before erode and blur")
+                    .minimum(0.1)
+                    .maximum(3.0)
+                    .default_value(1.0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("color-correct", ColorCorrect::None)
+                    .nick("Colour correction")
+                    .blurb("none (as GHOST) or reinhard: match the swapped face's Lab mean/std to the target face inside the mask")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("opacity")
+                    .nick("Opacity")
+                    .blurb("Strength of the paste-back (0 = original frame, 1 = full swap)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(1.0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("debug")
+                    .nick("Debug overlay")
+                    .blurb("Draw boxes (green selected, yellow not selected, grey predicted), keypoints, track ids and the mask outline instead of blending")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
+            ];
+            v.extend(ModelProps::param_specs());
+            v
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        if s.props.set(value, pspec) {
+            return;
+        }
+        let opt = |v: &glib::Value| v.get::<Option<String>>().unwrap().filter(|s| !s.is_empty());
+        match pspec.name() {
+            "mask" => s.mask = value.get().unwrap(),
+            "landmarker" => s.landmarker = opt(value),
+            "parser" => s.parser = opt(value),
+            "erode" => s.erode = value.get().unwrap(),
+            "blur" => s.blur = value.get().unwrap(),
+            "mask-scale" => s.mask_scale = value.get().unwrap(),
+            "color-correct" => s.color_correct = value.get().unwrap(),
+            "opacity" => s.opacity = value.get().unwrap(),
+            "debug" => s.debug = value.get().unwrap(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        if let Some(v) = s.props.get(pspec) {
+            return v;
+        }
+        match pspec.name() {
+            "mask" => s.mask.to_value(),
+            "landmarker" => s.landmarker.to_value(),
+            "parser" => s.parser.to_value(),
+            "erode" => s.erode.to_value(),
+            "blur" => s.blur.to_value(),
+            "mask-scale" => s.mask_scale.to_value(),
+            "color-correct" => s.color_correct.to_value(),
+            "opacity" => s.opacity.to_value(),
+            "debug" => s.debug.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for FaceBlend {}
+
+impl ElementImpl for FaceBlend {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "GHOST face blender",
+                "Filter/Effect/Video",
+                "Pastes swapped face crops back into the frame through a soft mask (GHOST's landmark-adaptive mask, a template or a box, optionally face parsing), with optional colour matching",
+                "gst-ghost developers",
+            )
+        });
+        Some(&META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(rgb_pad_templates);
+        T.as_ref()
+    }
+}
+
+fn open_model<T>(
+    what: &str,
+    value: &Option<String>,
+    open: impl FnOnce(&std::path::Path) -> Result<T, crate::runtime::RuntimeError>,
+) -> Result<Option<T>, gst::ErrorMessage> {
+    let Some(value) = value else { return Ok(None) };
+    let location = resolve_model(value)
+        .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["ghostfaceblend: {} model: {}", what, e]))?;
+    open(location.path())
+        .map(Some)
+        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["ghostfaceblend: {} model: {}", what, e]))
+}
+
+impl BaseTransformImpl for FaceBlend {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let opts = settings.props.session_options();
+        let landmarker = open_model("landmarker", &settings.landmarker, |p| Landmarker::open(p, &opts))?;
+        let parser = open_model("parser", &settings.parser, |p| FaceParser::open(p, &opts))?;
+        settings
+            .config(landmarker.is_some(), parser.is_some())
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["ghostfaceblend: {}", e]))?;
+        *self.state.lock().unwrap() = Some(State { blender: Blender::new(landmarker, parser), info: None });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info =
+            gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.info = Some(info);
+        }
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view() {
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.blender.reset();
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
+    /// Frames with nothing to do pass through untouched: no writable copy, no mapping.
+    fn before_transform(&self, inbuf: &gst::BufferRef) {
+        let (debug, opacity) = {
+            let s = self.settings.lock().unwrap();
+            (s.debug || s.mask == MaskMode::Debug, s.opacity)
+        };
+        let work = inbuf.meta::<FacesMeta>().is_some_and(|m| {
+            let faces = &m.faces().faces;
+            (debug && !faces.is_empty()) || (opacity > 0.0 && faces.iter().any(|f| f.swap.is_some()))
+        });
+        self.obj().set_passthrough(!work);
+    }
+
+    fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(faces) = FacesMeta::from_buffer(buffer) else { return Ok(gst::FlowSuccess::Ok) };
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state_guard = self.state.lock().unwrap();
+        let state = state_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let cfg = settings
+            .config(state.blender.landmarker.is_some(), state.blender.parser.is_some())
+            .map_err(|e| {
+                gst::element_imp_error!(self, gst::LibraryError::Settings, ["{}", e]);
+                gst::FlowError::Error
+            })?;
+        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).map_err(|_| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["could not map the video frame writable"]);
+            gst::FlowError::Error
+        })?;
+        let mut packed = packed_frame_mut(&mut frame).ok_or(gst::FlowError::NotNegotiated)?;
+        let report = state.blender.process(&mut packed, &faces.faces, &cfg).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["blending failed: {}", e]);
+            gst::FlowError::Error
+        })?;
+        for (i, why) in &report.skipped {
+            if *why != Skip::NoSwap {
+                gst::debug!(CAT, imp = self, "face {i} skipped: {why:?}");
+            }
+        }
+        gst::trace!(CAT, imp = self, "{} faces blended", report.blended);
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

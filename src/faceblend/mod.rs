@@ -1,0 +1,613 @@
+//! `ghostfaceblend`: builds a soft mask per swapped face (GHOST's landmark-adaptive mask, a template or a box,
+//! optionally cut by face parsing), optionally matches colours, and pastes the swapped crop back into the
+//! frame through the inverse of the crop affine. The element (`imp`) is thin; [`Blender`] does the work
+//! without GStreamer so that tests and the benchmark can call it directly.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use gst::glib;
+use gst::prelude::*;
+
+use crate::meta::{Face, SwapResult};
+use crate::models::landmark106::Landmarker;
+use crate::models::parser::FaceParser;
+use crate::runtime::RuntimeError;
+use crate::vision::facemask::{self, MaskParams, GHOST_SIZE};
+use crate::vision::{
+    reinhard_transfer, warp_affine_packed, Affine2, Border, GrayImage, MaskF32, PackedFrame,
+    PackedFrameMut, RgbImage,
+};
+
+mod imp;
+
+glib::wrapper! {
+    pub struct FaceBlend(ObjectSubclass<imp::FaceBlend>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(Some(plugin), "ghostfaceblend", gst::Rank::NONE, FaceBlend::static_type())
+}
+
+/// The `mask` property.
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstGhostBlendMask")]
+pub enum MaskMode {
+    #[default]
+    #[enum_value(name = "Auto: landmarks when a landmarker is set, else template (cut by the parser when one is set)", nick = "auto")]
+    Auto = 0,
+    #[enum_value(name = "Template: a fixed face-shaped region of the aligned crop, GHOST's default erode/blur", nick = "template")]
+    Template = 1,
+    #[enum_value(name = "Landmarks: GHOST's adaptive mask from the 106-point landmarker", nick = "landmarks")]
+    Landmarks = 2,
+    #[enum_value(name = "Box: the whole crop with a soft border", nick = "box")]
+    Box = 3,
+    #[enum_value(name = "Parser: the auto mask intersected with the face classes of the face parser", nick = "parser")]
+    Parser = 4,
+    #[enum_value(name = "Debug: draw boxes, keypoints, ids and mask outlines instead of blending", nick = "debug")]
+    Debug = 5,
+}
+
+/// The `color-correct` property.
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstGhostColorCorrect")]
+pub enum ColorCorrect {
+    #[default]
+    #[enum_value(name = "None (as the GHOST reference)", nick = "none")]
+    None = 0,
+    #[enum_value(name = "Reinhard: Lab mean/std transfer from the target crop, inside the mask", nick = "reinhard")]
+    Reinhard = 1,
+}
+
+/// The mask shape actually built (after resolving `auto`).
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy)]
+pub enum Shape {
+    Template,
+    Landmarks,
+    Box,
+}
+
+/// Everything the blender needs from the element's properties, resolved against the loaded models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlendConfig {
+    pub shape: Shape,
+    /// Cut the mask with the face parser (needs a parser).
+    pub use_parser: bool,
+    /// Kernel override in 224 units (−1 = automatic).
+    pub erode: i32,
+    /// σ override in 224 units for both axes (−1 = automatic, 0 = no blur and no border fade).
+    pub blur: f64,
+    pub mask_scale: f64,
+    pub color: ColorCorrect,
+    pub opacity: f32,
+    pub debug: bool,
+}
+
+impl Default for BlendConfig {
+    fn default() -> Self {
+        Self {
+            shape: Shape::Template,
+            use_parser: false,
+            erode: -1,
+            blur: -1.0,
+            mask_scale: 1.0,
+            color: ColorCorrect::None,
+            opacity: 1.0,
+            debug: false,
+        }
+    }
+}
+
+impl BlendConfig {
+    /// Resolves `mask` against the models that are loaded; an impossible combination is an error message.
+    pub fn resolve(mode: MaskMode, has_landmarker: bool, has_parser: bool) -> Result<(Shape, bool, bool), String> {
+        let auto = if has_landmarker { Shape::Landmarks } else { Shape::Template };
+        Ok(match mode {
+            MaskMode::Auto => (auto, has_parser, false),
+            MaskMode::Template => (Shape::Template, false, false),
+            MaskMode::Landmarks if has_landmarker => (Shape::Landmarks, false, false),
+            MaskMode::Landmarks => return Err("mask=landmarks needs a 'landmarker' model (2d106det)".into()),
+            MaskMode::Box => (Shape::Box, false, false),
+            MaskMode::Parser if has_parser => (auto, true, false),
+            MaskMode::Parser => return Err("mask=parser needs a 'parser' model (BiSeNet face parsing)".into()),
+            MaskMode::Debug => (auto, has_parser, true),
+        })
+    }
+
+    /// The table row with the `erode` / `blur` overrides applied.
+    pub fn apply_overrides(&self, mut p: MaskParams) -> MaskParams {
+        if self.erode >= 0 {
+            p.erode = self.erode;
+        }
+        if self.blur >= 0.0 {
+            p.sigma_x = self.blur;
+            p.sigma_y = self.blur;
+        }
+        p
+    }
+}
+
+/// Why a face was not blended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    NoSwap,
+    /// Singular, non-finite or sub-pixel crop affine, or an empty crop.
+    Degenerate,
+    /// The crop's footprint misses the frame.
+    Outside,
+}
+
+/// What the blender did with one frame.
+#[derive(Debug, Default, Clone)]
+pub struct FrameReport {
+    pub blended: usize,
+    pub skipped: Vec<(usize, Skip)>,
+    /// (face index, mask parameters used), for the landmark mask.
+    pub params: Vec<(usize, MaskParams)>,
+}
+
+type CacheKey = (Shape, usize, i32, u64, u64, u64);
+
+/// The per-stream blending state: models, frozen per-track mask parameters, cached fixed masks.
+#[derive(Default)]
+pub struct Blender {
+    pub landmarker: Option<Landmarker>,
+    pub parser: Option<FaceParser>,
+    frozen: HashMap<u64, MaskParams>,
+    cache: HashMap<CacheKey, Arc<MaskF32>>,
+}
+
+/// Whether a crop affine is usable: invertible, finite, and the crop covers at least about one frame pixel.
+pub fn affine_ok(swap: &SwapResult) -> bool {
+    let m = &swap.frame_to_crop;
+    let (w, h) = (swap.crop.width, swap.crop.height);
+    if w == 0 || h == 0 || swap.crop.data.len() != w * h * 3 || !m.0.iter().all(|v| v.is_finite()) {
+        return false;
+    }
+    let Some(inv) = m.invert() else { return false };
+    // Frame area covered by the crop = crop area * |det(inverse)|.
+    let area = (w * h) as f64 * inv.det().abs();
+    area.is_finite() && area >= 1.0 && inv.0.iter().all(|v| v.is_finite())
+}
+
+/// Maps crop-pixel coordinates (crop of `size`) to GHOST's 224 canvas, with cv2.resize geometry.
+pub fn crop_to_224(p: [f32; 2], size: usize) -> [f32; 2] {
+    let s = GHOST_SIZE as f32 / size as f32;
+    [(p[0] + 0.5) * s - 0.5, (p[1] + 0.5) * s - 0.5]
+}
+
+impl Blender {
+    pub fn new(landmarker: Option<Landmarker>, parser: Option<FaceParser>) -> Self {
+        Self { landmarker, parser, ..Default::default() }
+    }
+
+    /// Forgets frozen parameters (flush, stop).
+    pub fn reset(&mut self) {
+        self.frozen.clear();
+    }
+
+    /// The frozen parameters of a track, if any.
+    pub fn frozen(&self, track_id: u64) -> Option<MaskParams> {
+        self.frozen.get(&track_id).copied()
+    }
+
+    /// Blends every face with a swap result into the frame, one after another (or draws the debug overlay).
+    pub fn process(&mut self, frame: &mut PackedFrameMut, faces: &[Face], cfg: &BlendConfig) -> Result<FrameReport, RuntimeError> {
+        let mut report = FrameReport::default();
+        // GHOST resets a target's parameters on a frame without it.
+        let present: HashSet<u64> =
+            faces.iter().filter(|f| f.swap.is_some() && f.track_id != 0).map(|f| f.track_id).collect();
+        self.frozen.retain(|id, _| present.contains(id));
+        let mut outlines: Vec<Vec<(f64, f64)>> = Vec::new();
+        for (i, face) in faces.iter().enumerate() {
+            let Some(swap) = &face.swap else {
+                report.skipped.push((i, Skip::NoSwap));
+                continue;
+            };
+            if !affine_ok(swap) {
+                report.skipped.push((i, Skip::Degenerate));
+                continue;
+            }
+            let (mask, params) = self.face_mask(&frame.as_frame(), face, swap, cfg)?;
+            if let Some(p) = params {
+                report.params.push((i, p));
+            }
+            if cfg.debug {
+                outlines.push(mask_outline_in_frame(&mask, &swap.frame_to_crop));
+                continue;
+            }
+            let crop_owned;
+            let crop: &RgbImage = if cfg.color == ColorCorrect::Reinhard {
+                let target = target_crop(&frame.as_frame(), swap);
+                let mut c = (*swap.crop).clone();
+                reinhard_transfer(&mut c, &target, &mask);
+                crop_owned = c;
+                &crop_owned
+            } else {
+                &swap.crop
+            };
+            if composite_support(frame, crop, &mask, &swap.frame_to_crop, cfg.opacity) {
+                report.blended += 1;
+            } else {
+                report.skipped.push((i, Skip::Outside));
+            }
+        }
+        if cfg.debug {
+            draw_debug(frame, faces, &outlines);
+        }
+        Ok(report)
+    }
+
+    /// The crop-size mask of one face and, for the landmark mask, the parameters used.
+    pub fn face_mask(
+        &mut self,
+        frame: &PackedFrame,
+        face: &Face,
+        swap: &SwapResult,
+        cfg: &BlendConfig,
+    ) -> Result<(Arc<MaskF32>, Option<MaskParams>), RuntimeError> {
+        let size = swap.crop.width;
+        let mut target: Option<RgbImage> = None;
+        let keep: Option<GrayImage> = match (&mut self.parser, cfg.use_parser) {
+            (Some(parser), true) => {
+                let t = target.get_or_insert_with(|| target_crop(frame, swap));
+                Some(parser.face_map(t, GHOST_SIZE)?)
+            }
+            _ => None,
+        };
+        let shape = if cfg.shape == Shape::Landmarks && self.landmarker.is_none() { Shape::Template } else { cfg.shape };
+        match shape {
+            Shape::Template | Shape::Box => {
+                let p = cfg.apply_overrides(MaskParams::DEFAULT);
+                let key: CacheKey = (shape, size, p.erode, p.sigma_x.to_bits(), p.sigma_y.to_bits(), cfg.mask_scale.to_bits());
+                if keep.is_none() {
+                    if let Some(m) = self.cache.get(&key) {
+                        return Ok((m.clone(), None));
+                    }
+                }
+                let m224 = if shape == Shape::Box {
+                    facemask::box_mask(&p, cfg.mask_scale, keep.as_ref())
+                } else {
+                    facemask::template_mask(&p, cfg.mask_scale, keep.as_ref())
+                };
+                let m = Arc::new(facemask::to_crop_size(m224, size));
+                if keep.is_none() {
+                    if self.cache.len() > 16 {
+                        self.cache.clear();
+                    }
+                    self.cache.insert(key, m.clone());
+                }
+                Ok((m, None))
+            }
+            Shape::Landmarks => {
+                let lm = self.landmarker.as_mut().expect("checked above");
+                let gen = lm.landmarks(&swap.crop)?;
+                let frozen = (face.track_id != 0).then(|| self.frozen.get(&face.track_id).copied()).flatten();
+                let table = match frozen {
+                    Some(p) => p,
+                    None => {
+                        let tgt = match target_landmarks_from_meta(face, swap) {
+                            Some(t) => t,
+                            None => {
+                                let t = target.get_or_insert_with(|| target_crop(frame, swap));
+                                lm.landmarks(t)?
+                            }
+                        };
+                        let p = MaskParams::from_offset(facemask::landmark_offset(&gen, &tgt));
+                        if face.track_id != 0 {
+                            self.frozen.insert(face.track_id, p);
+                        }
+                        p
+                    }
+                };
+                let p = cfg.apply_overrides(table);
+                let m224 = facemask::ghost_mask(&gen, &p, cfg.mask_scale, keep.as_ref());
+                Ok((Arc::new(facemask::to_crop_size(m224, size)), Some(table)))
+            }
+        }
+    }
+}
+
+/// The target crop: the incoming frame warped with the face's affine (replicate border), crop-sized.
+pub fn target_crop(frame: &PackedFrame, swap: &SwapResult) -> RgbImage {
+    warp_affine_packed(frame, &swap.frame_to_crop, swap.crop.width, swap.crop.height, Border::Replicate)
+}
+
+/// 106 landmarks already in the meta (frame pixels), mapped onto the 224 canvas of this crop.
+fn target_landmarks_from_meta(face: &Face, swap: &SwapResult) -> Option<Vec<[f32; 2]>> {
+    let lms = face.landmarks.as_ref().filter(|l| l.len() == 106)?;
+    let size = swap.crop.width;
+    Some(
+        lms.iter()
+            .map(|p| {
+                let (x, y) = swap.frame_to_crop.apply(p[0] as f64, p[1] as f64);
+                crop_to_224([x as f32, y as f32], size)
+            })
+            .collect(),
+    )
+}
+
+/// Pastes `crop` into the frame through `mask` like [`composite_packed`] (same sampling, same rounding: bilinear
+/// crop with replicated border, bilinear mask with zero border, `m*crop + (1-m)*frame`, `m = mask*opacity`), but
+/// only over the mask's support: crop and mask are cut to the support's bounding box and padded by one pixel
+/// (replicate / zero), so the inner loop has no bounds checks or clamping, and each frame row only visits the
+/// x-range whose crop coordinates fall inside. Returns `false` when nothing could be touched.
+pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &MaskF32, frame_to_crop: &Affine2, opacity: f32) -> bool {
+    assert!(mask.width == crop.width && mask.height == crop.height, "composite_support: mask/crop size mismatch");
+    if opacity <= 0.0 || frame.width == 0 || frame.height == 0 {
+        return false;
+    }
+    let Some(inv) = frame_to_crop.invert() else { return false };
+    let Some((sx0, sy0, sx1, sy1)) = facemask::support_bbox(mask, 0.0) else { return false };
+    let (cw, ch) = (crop.width, crop.height);
+    // Sub-rectangle [bx0, bx1] x [by0, by1] of the crop: the support grown by one pixel (the bilinear footprint).
+    let (bx0, by0) = (sx0.saturating_sub(1), sy0.saturating_sub(1));
+    let (bx1, by1) = ((sx1 + 1).min(cw - 1), (sy1 + 1).min(ch - 1));
+    let (sw, sh) = (bx1 - bx0 + 1, by1 - by0 + 1);
+    // Padded copies: index (x+1, y+1) holds sub-pixel (x, y); the ring is replicate (crop) / zero (mask), but
+    // only where the sub-rectangle touches the crop's edge. Elsewhere the ring holds the real neighbours.
+    let (pw, ph) = (sw + 2, sh + 2);
+    // One [R, G, B, mask] lane group per padded pixel: a tap is one 16-byte load, the bilinear runs on all four.
+    let mut pc = vec![[0f32; 4]; pw * ph];
+    for py in 0..ph {
+        let cy = by0 as i64 + py as i64 - 1;
+        let cyc = cy.clamp(0, ch as i64 - 1) as usize;
+        for px in 0..pw {
+            let cx = bx0 as i64 + px as i64 - 1;
+            let cxc = cx.clamp(0, cw as i64 - 1) as usize;
+            let src = (cyc * cw + cxc) * 3;
+            let inside = cx >= 0 && cy >= 0 && (cx as usize) < cw && (cy as usize) < ch;
+            pc[py * pw + px] = [
+                crop.data[src] as f32,
+                crop.data[src + 1] as f32,
+                crop.data[src + 2] as f32,
+                if inside { mask.data[cyc * cw + cxc] } else { 0.0 },
+            ];
+        }
+    }
+    // Frame bounding box of the sub-rectangle's sample domain (u in (bx0-1, bx1+1), v likewise).
+    let (u0, u1, v0, v1) = (bx0 as f64 - 1.0, bx1 as f64 + 1.0, by0 as f64 - 1.0, by1 as f64 + 1.0);
+    let (mut fx0, mut fy0, mut fx1, mut fy1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for (u, v) in [(u0, v0), (u1, v0), (u0, v1), (u1, v1)] {
+        let (x, y) = inv.apply(u, v);
+        fx0 = fx0.min(x);
+        fy0 = fy0.min(y);
+        fx1 = fx1.max(x);
+        fy1 = fy1.max(y);
+    }
+    let fx0 = fx0.floor().max(0.0);
+    let fy0 = fy0.floor().max(0.0);
+    let fx1 = fx1.ceil().min(frame.width as f64 - 1.0);
+    let fy1 = fy1.ceil().min(frame.height as f64 - 1.0);
+    if !(fx0 <= fx1 && fy0 <= fy1) {
+        return false;
+    }
+    let (rx0, rx1) = (fx0 as i64, fx1 as i64);
+    let bpp = frame.layout.bytes_per_pixel();
+    let [o0, o1, o2] = frame.layout.rgb_offsets();
+    let m = &frame_to_crop.0;
+    let opacity = opacity.min(1.0);
+    for y in fy0 as usize..=fy1 as usize {
+        let yf = y as f64;
+        let (bu, bv) = (m[1] * yf + m[2], m[4] * yf + m[5]);
+        // x-range where u in (u0, u1) and v in (v0, v1), widened by a pixel; the exact test stays per pixel.
+        let (mut lo, mut hi) = (rx0 as f64, rx1 as f64);
+        for (coef, base, a, b) in [(m[0], bu, u0, u1), (m[3], bv, v0, v1)] {
+            if coef.abs() < 1e-12 {
+                if !(base > a && base < b) {
+                    hi = lo - 1.0;
+                }
+            } else {
+                let (t0, t1) = ((a - base) / coef, (b - base) / coef);
+                lo = lo.max(t0.min(t1).floor() - 1.0);
+                hi = hi.min(t0.max(t1).ceil() + 1.0);
+            }
+        }
+        if lo > hi {
+            continue;
+        }
+        let row = &mut frame.data[y * frame.stride..];
+        for x in lo as usize..=hi as usize {
+            let xf = x as f64;
+            // Crop coordinates exactly as composite_packed computes them, then shifted into the padded sub-image.
+            let u = m[0] * xf + bu;
+            let v = m[3] * xf + bv;
+            if !(u > u0 && v > v0 && u < u1 && v < v1) || !(u > -1.0 && v > -1.0 && u < cw as f64 && v < ch as f64) {
+                continue;
+            }
+            // floor() without a libm call on baseline x86-64: u, v > -1, so truncating u + 1 floors it.
+            let (flu, flv) = ((u + 1.0) as i64 - 1, (v + 1.0) as i64 - 1);
+            let (fu, fv) = ((u - flu as f64) as f32, (v - flv as f64) as f32);
+            let iu = (flu - bx0 as i64 + 1) as usize;
+            let iv = (flv - by0 as i64 + 1) as usize;
+            let i00 = iv * pw + iu;
+            let (Some(top), Some(bot)) = (pc.get(i00..i00 + 2), pc.get(i00 + pw..i00 + pw + 2)) else { continue };
+            let w00 = (1.0 - fu) * (1.0 - fv);
+            let w01 = fu * (1.0 - fv);
+            let w10 = (1.0 - fu) * fv;
+            let w11 = fu * fv;
+            let mut v4 = [0f32; 4];
+            for c in 0..4 {
+                v4[c] = w00 * top[0][c] + w01 * top[1][c] + w10 * bot[0][c] + w11 * bot[1][c];
+            }
+            let a = v4[3].clamp(0.0, 1.0) * opacity;
+            if a <= 0.0 {
+                continue;
+            }
+            let Some(px) = row.get_mut(x * bpp..x * bpp + bpp) else { continue };
+            for (c, o) in [(0usize, o0), (1, o1), (2, o2)] {
+                px[o] = (a * v4[c] + (1.0 - a) * px[o] as f32 + 0.5).clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    true
+}
+
+fn mask_outline_in_frame(mask: &MaskF32, frame_to_crop: &Affine2) -> Vec<(f64, f64)> {
+    let Some(inv) = frame_to_crop.invert() else { return Vec::new() };
+    facemask::outline(mask, 0.5).into_iter().map(|(x, y)| inv.apply(x as f64, y as f64)).collect()
+}
+
+// ---- debug overlay ----
+
+const GREEN: [u8; 3] = [0, 255, 0];
+const YELLOW: [u8; 3] = [255, 220, 0];
+const GREY: [u8; 3] = [160, 160, 160];
+const RED: [u8; 3] = [255, 40, 40];
+const MAGENTA: [u8; 3] = [255, 0, 255];
+
+fn put(frame: &mut PackedFrameMut, x: i64, y: i64, c: [u8; 3]) {
+    if x < 0 || y < 0 || x >= frame.width as i64 || y >= frame.height as i64 {
+        return;
+    }
+    let bpp = frame.layout.bytes_per_pixel();
+    let i = y as usize * frame.stride + x as usize * bpp;
+    for (k, &o) in frame.layout.rgb_offsets().iter().enumerate() {
+        frame.data[i + o] = c[k];
+    }
+}
+
+fn rect(frame: &mut PackedFrameMut, x0: i64, y0: i64, x1: i64, y1: i64, c: [u8; 3], t: i64) {
+    // Clamp the loops to the frame so huge boxes cost nothing.
+    let (fw, fh) = (frame.width as i64, frame.height as i64);
+    for k in 0..t {
+        for x in x0.max(-1)..=x1.min(fw) {
+            put(frame, x, y0 + k, c);
+            put(frame, x, y1 - k, c);
+        }
+        for y in y0.max(-1)..=y1.min(fh) {
+            put(frame, x0 + k, y, c);
+            put(frame, x1 - k, y, c);
+        }
+    }
+}
+
+/// 3x5 digit glyphs, one row per 3 bits.
+const DIGITS: [[u8; 5]; 10] = [
+    [7, 5, 5, 5, 7],
+    [2, 6, 2, 2, 7],
+    [7, 1, 7, 4, 7],
+    [7, 1, 7, 1, 7],
+    [5, 5, 7, 1, 1],
+    [7, 4, 7, 1, 7],
+    [7, 4, 7, 5, 7],
+    [7, 1, 1, 1, 1],
+    [7, 5, 7, 5, 7],
+    [7, 5, 7, 1, 7],
+];
+
+fn text_number(frame: &mut PackedFrameMut, x: i64, y: i64, n: u64, c: [u8; 3], s: i64) {
+    for (k, ch) in n.to_string().bytes().enumerate() {
+        let g = DIGITS[(ch - b'0') as usize];
+        let ox = x + k as i64 * 4 * s;
+        for (r, bits) in g.iter().enumerate() {
+            for col in 0..3 {
+                if bits & (4 >> col) != 0 {
+                    for dy in 0..s {
+                        for dx in 0..s {
+                            put(frame, ox + col * s + dx, y + r as i64 * s + dy, c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Boxes (green = selected, yellow = not selected, grey = predicted by the tracker), the five keypoints (red),
+/// the track id above the box and the mask outline at 0.5 (magenta).
+fn draw_debug(frame: &mut PackedFrameMut, faces: &[Face], outlines: &[Vec<(f64, f64)>]) {
+    for face in faces {
+        let c = if face.predicted {
+            GREY
+        } else if face.selected {
+            GREEN
+        } else {
+            YELLOW
+        };
+        let b = face.bbox.map(|v| if v.is_finite() { v.round() as i64 } else { 0 });
+        rect(frame, b[0], b[1], b[2], b[3], c, 2);
+        for kp in &face.keypoints {
+            let (x, y) = (kp[0].round() as i64, kp[1].round() as i64);
+            for dy in -2..=2 {
+                for dx in -2..=2 {
+                    put(frame, x + dx, y + dy, RED);
+                }
+            }
+        }
+        if face.track_id != 0 {
+            text_number(frame, b[0], b[1] - 14, face.track_id, c, 2);
+        }
+    }
+    for o in outlines {
+        for &(x, y) in o {
+            put(frame, x.round() as i64, y.round() as i64, MAGENTA);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::composite_packed;
+
+    #[test]
+    fn resolve_modes() {
+        assert_eq!(BlendConfig::resolve(MaskMode::Auto, false, false).unwrap(), (Shape::Template, false, false));
+        assert_eq!(BlendConfig::resolve(MaskMode::Auto, true, true).unwrap(), (Shape::Landmarks, true, false));
+        assert!(BlendConfig::resolve(MaskMode::Landmarks, false, false).is_err());
+        assert!(BlendConfig::resolve(MaskMode::Parser, true, false).is_err());
+        assert_eq!(BlendConfig::resolve(MaskMode::Debug, false, false).unwrap(), (Shape::Template, false, true));
+    }
+
+    #[test]
+    fn composite_support_equals_composite_packed() {
+        use crate::vision::PixelLayout;
+        let (w, h, stride) = (173, 141, 173 * 4 + 3);
+        let base: Vec<u8> = (0..stride * h).map(|i| (i * 37 % 253) as u8).collect();
+        let mut crop = RgbImage::new(64, 64);
+        crop.data.iter_mut().enumerate().for_each(|(i, v)| *v = (i * 13 % 241) as u8);
+        let mut mask = MaskF32::new(64, 64);
+        for y in 0..64 {
+            for x in 0..64 {
+                let d = ((x as f32 - 30.0).powi(2) + (y as f32 - 34.0).powi(2)).sqrt();
+                mask.data[y * 64 + x] = (1.0 - (d - 15.0) / 10.0).clamp(0.0, 1.0);
+            }
+        }
+        let full = { let mut m = MaskF32::new(64, 64); m.data.fill(1.0); m };
+        for (k, m) in [
+            Affine2([0.8, 0.3, -40.0, -0.3, 0.8, -20.0]),
+            Affine2([0.3, -0.1, 5.0, 0.1, 0.3, 2.0]),
+            Affine2([2.5, 0.0, -100.0, 0.0, 2.5, -300.0]),
+            Affine2::translate(-150.0, -120.0),
+            Affine2::translate(-3.5, 10.25),
+        ]
+        .iter()
+        .enumerate()
+        {
+            for (mk, mm) in [&mask, &full].into_iter().enumerate() {
+                let (mut a, mut b) = (base.clone(), base.clone());
+                let ra = composite_packed(&mut PackedFrameMut::new(&mut a, w, h, stride, PixelLayout::Bgra), &crop, mm, m, 0.9);
+                let rb = composite_support(&mut PackedFrameMut::new(&mut b, w, h, stride, PixelLayout::Bgra), &crop, mm, m, 0.9);
+                assert_eq!(a, b, "case {k} mask {mk}");
+                assert!(ra || !rb);
+            }
+        }
+    }
+
+    #[test]
+    fn degenerate_affines_are_detected() {
+        let crop = Arc::new(RgbImage::new(256, 256));
+        let ok = SwapResult { crop: crop.clone(), frame_to_crop: Affine2::scale(2.0, 2.0) };
+        assert!(affine_ok(&ok));
+        let zero = SwapResult { crop: crop.clone(), frame_to_crop: Affine2([0.0; 6]) };
+        assert!(!affine_ok(&zero));
+        // A zero-size face: the 256 crop would cover a 1e-4 px patch.
+        let tiny = SwapResult { crop: crop.clone(), frame_to_crop: Affine2::scale(1e6, 1e6) };
+        assert!(!affine_ok(&tiny));
+        let nan = SwapResult { crop, frame_to_crop: Affine2([f64::NAN, 0.0, 0.0, 0.0, 1.0, 0.0]) };
+        assert!(!affine_ok(&nan));
+    }
+}
