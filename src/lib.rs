@@ -11,6 +11,7 @@ pub mod facedetect;
 pub mod faceswap;
 pub mod facetrack;
 pub mod faceblend;
+pub mod faceswapbin;
 pub mod meta;
 pub mod models;
 pub mod runtime;
@@ -25,6 +26,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     faceswap::register(plugin)?;
     facetrack::register(plugin)?;
     faceblend::register(plugin)?;
+    faceswapbin::register(plugin)?;
     Ok(())
 }
 

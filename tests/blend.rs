@@ -1,6 +1,8 @@
 //! ghostfaceblend: round trips, mask support, landmark-mask parameter freezing, Reinhard, the element in a
 //! pipeline (formats, alpha, strides, bad input), and before/after PNGs of the test photos in tests/output/.
 
+mod util;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -323,8 +325,7 @@ fn faces_without_swap_and_degenerate_affines_are_untouched() {
 // ---------- the element in a pipeline ----------
 
 fn init() {
-    gst::init().unwrap();
-    let _ = gstghost::plugin_register_static();
+    util::init();
 }
 
 fn run_pipeline(props: &str, format: &str, w: usize, h: usize, frames: Vec<gst::Buffer>) -> Result<Vec<gst::Buffer>, String> {

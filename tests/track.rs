@@ -1,11 +1,12 @@
 //! `ghostfacetrack` in a pipeline: appsrc (hand-made face meta) ! ghostfacetrack ! appsink.
 
+mod util;
+
 use gst::prelude::*;
 use gstghost::meta::{Face, FacesMeta, FrameFaces};
 
 fn init() {
-    gst::init().unwrap();
-    let _ = gstghost::plugin_register_static();
+    util::init();
 }
 
 const FPS: i32 = 25;

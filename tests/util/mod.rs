@@ -10,6 +10,10 @@ use gstghost::vision::RgbImage;
 pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // Only the statically registered plugin of this build: never a libgstghost.so found
+        // through GST_PLUGIN_PATH or a registry cache made by another build.
+        std::env::remove_var("GST_PLUGIN_PATH");
+        std::env::set_var("GST_REGISTRY", output_dir().join("gst-registry-tests.bin"));
         gst::init().unwrap();
         gstghost::plugin_register_static().unwrap();
     });

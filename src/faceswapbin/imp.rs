@@ -1,0 +1,343 @@
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::glib::translate::{from_glib_none, IntoGlib, ToGlibPtr};
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("ghostfaceswapbin", gst::DebugColorFlags::empty(), Some("GHOST face swap bin")));
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Role {
+    Detect,
+    Track,
+    Swap,
+    Enhance,
+    Blend,
+}
+
+/// Every proxied property: the bin's name, and which child properties it sets. The first target
+/// also defines the property's type, range, default and description.
+const ROUTES: &[(&str, &[(Role, &str)])] = &[
+    ("source", &[(Role::Swap, "source")]),
+    ("source-embedding", &[(Role::Swap, "source-embedding")]),
+    ("model", &[(Role::Swap, "model")]),
+    ("detector", &[(Role::Detect, "model"), (Role::Swap, "detector")]),
+    ("recognizer", &[(Role::Swap, "recognizer")]),
+    ("converter", &[(Role::Swap, "converter")]),
+    ("enhancer", &[(Role::Enhance, "model")]),
+    ("landmarker", &[(Role::Blend, "landmarker")]),
+    ("parser", &[(Role::Blend, "parser")]),
+    ("targets", &[(Role::Swap, "targets")]),
+    ("reference", &[(Role::Swap, "reference")]),
+    ("similarity-threshold", &[(Role::Swap, "similarity-threshold")]),
+    ("interval", &[(Role::Detect, "interval")]),
+    ("lookahead", &[(Role::Track, "lookahead")]),
+    ("mask", &[(Role::Blend, "mask")]),
+    ("color-correct", &[(Role::Blend, "color-correct")]),
+    ("execution-provider", &[(Role::Detect, "execution-provider"), (Role::Swap, "execution-provider"), (Role::Enhance, "execution-provider"), (Role::Blend, "execution-provider")]),
+    ("device-id", &[(Role::Detect, "device-id"), (Role::Swap, "device-id"), (Role::Enhance, "device-id"), (Role::Blend, "device-id")]),
+];
+
+fn factory_name(role: Role) -> &'static str {
+    match role {
+        Role::Detect => "ghostfacedetect",
+        Role::Track => "ghostfacetrack",
+        Role::Swap => "ghostfaceswap",
+        Role::Enhance => "ghostfaceenhance",
+        Role::Blend => "ghostfaceblend",
+    }
+}
+
+fn child_type(role: Role) -> glib::Type {
+    match role {
+        Role::Detect => crate::facedetect::FaceDetect::static_type(),
+        Role::Track => crate::facetrack::FaceTrack::static_type(),
+        Role::Swap => crate::faceswap::FaceSwap::static_type(),
+        Role::Blend => crate::faceblend::FaceBlend::static_type(),
+        // The enhancer is looked up by name: it is optional in the chain.
+        Role::Enhance => glib::Type::INVALID,
+    }
+}
+
+/// A new param spec for the bin with the same type, range, default and text as a child's.
+fn proxy_spec(name: &str, child: &glib::ParamSpec) -> glib::ParamSpec {
+    let flags = child.flags() & (glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING | gst::PARAM_FLAG_MUTABLE_READY);
+    let blurb = child.blurb().unwrap_or_default();
+    if let Some(p) = child.downcast_ref::<glib::ParamSpecString>() {
+        return glib::ParamSpecString::builder(name).nick(child.nick()).blurb(blurb).default_value(p.default_value()).flags(flags).build();
+    }
+    if let Some(p) = child.downcast_ref::<glib::ParamSpecFloat>() {
+        return glib::ParamSpecFloat::builder(name)
+            .nick(child.nick())
+            .blurb(blurb)
+            .minimum(p.minimum())
+            .maximum(p.maximum())
+            .default_value(p.default_value())
+            .flags(flags)
+            .build();
+    }
+    if let Some(p) = child.downcast_ref::<glib::ParamSpecUInt>() {
+        return glib::ParamSpecUInt::builder(name)
+            .nick(child.nick())
+            .blurb(blurb)
+            .minimum(p.minimum())
+            .maximum(p.maximum())
+            .default_value(p.default_value())
+            .flags(flags)
+            .build();
+    }
+    if let Some(p) = child.downcast_ref::<glib::ParamSpecInt>() {
+        return glib::ParamSpecInt::builder(name)
+            .nick(child.nick())
+            .blurb(blurb)
+            .minimum(p.minimum())
+            .maximum(p.maximum())
+            .default_value(p.default_value())
+            .flags(flags)
+            .build();
+    }
+    if let Some(p) = child.downcast_ref::<glib::ParamSpecEnum>() {
+        // SAFETY: plain GObject constructor; the returned floating spec is sunk by from_glib_none.
+        return unsafe {
+            from_glib_none(glib::gobject_ffi::g_param_spec_enum(
+                name.to_glib_none().0,
+                child.nick().to_glib_none().0,
+                blurb.to_glib_none().0,
+                child.value_type().into_glib(),
+                p.default_value_as_i32(),
+                flags.into_glib(),
+            ))
+        };
+    }
+    unreachable!("no proxy for property {name} of type {}", child.value_type())
+}
+
+struct Chain {
+    children: HashMap<Role, gst::Element>,
+    /// The queue after the swapper, where the enhancer is spliced in.
+    swap_queue: gst::Element,
+    out_filter: gst::Element,
+}
+
+pub struct FaceSwapBin {
+    sinkpad: gst::GhostPad,
+    srcpad: gst::GhostPad,
+    chain: Mutex<Option<Chain>>,
+    /// The enhancer model; the enhancer exists only while it is set.
+    enhancer_model: Mutex<Option<String>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FaceSwapBin {
+    const NAME: &'static str = "GstGhostFaceSwapBin";
+    type Type = super::FaceSwapBin;
+    type ParentType = gst::Bin;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let sinkpad = gst::GhostPad::builder_from_template(&klass.pad_template("sink").unwrap()).name("sink").build();
+        let srcpad = gst::GhostPad::builder_from_template(&klass.pad_template("src").unwrap()).name("src").build();
+        Self { sinkpad, srcpad, chain: Mutex::new(None), enhancer_model: Mutex::new(None) }
+    }
+}
+
+fn make(factory: &str, name: &str) -> gst::Element {
+    gst::ElementFactory::make(factory).name(name).build().unwrap_or_else(|e| panic!("element {factory} missing: {e}"))
+}
+
+fn queue(name: &str) -> gst::Element {
+    // A few frames are enough to decouple the stages; larger queues only hold memory.
+    gst::ElementFactory::make("queue")
+        .name(name)
+        .property("max-size-buffers", 3u32)
+        .property("max-size-bytes", 0u32)
+        .property("max-size-time", 0u64)
+        .build()
+        .expect("queue (coreelements)")
+}
+
+impl FaceSwapBin {
+    fn build_chain(&self) -> Chain {
+        let bin = self.obj();
+        let in_convert = make("videoconvert", "in-convert");
+        let out_convert = make("videoconvert", "out-convert");
+        let out_filter = make("capsfilter", "out-format");
+        let mut children = HashMap::new();
+        for role in [Role::Detect, Role::Track, Role::Swap, Role::Blend] {
+            children.insert(role, make(factory_name(role), factory_name(role)));
+        }
+        let (q1, q2, q3) = (queue("queue-detect"), queue("queue-track"), queue("queue-swap"));
+        let order = [
+            &in_convert,
+            &children[&Role::Detect],
+            &q1,
+            &children[&Role::Track],
+            &q2,
+            &children[&Role::Swap],
+            &q3,
+            &children[&Role::Blend],
+            &out_convert,
+            &out_filter,
+        ];
+        bin.add_many(order).expect("adding children");
+        gst::Element::link_many(order).expect("linking the chain");
+        self.sinkpad.set_target(Some(&in_convert.static_pad("sink").unwrap())).unwrap();
+        self.srcpad.set_target(Some(&out_filter.static_pad("src").unwrap())).unwrap();
+        Chain { children, swap_queue: q3, out_filter }
+    }
+
+    /// Adds or removes the enhancer (only present when `enhancer` is set); called in NULL/READY.
+    fn update_enhancer(&self) -> Result<(), gst::StateChangeError> {
+        let model = self.enhancer_model.lock().unwrap().clone().filter(|s| !s.is_empty());
+        let wanted = model.is_some();
+        let mut guard = self.chain.lock().unwrap();
+        let chain = guard.as_mut().expect("chain built in constructed");
+        let present = chain.children.contains_key(&Role::Enhance);
+        if wanted == present {
+            return Ok(());
+        }
+        let bin = self.obj();
+        let blend = chain.children[&Role::Blend].clone();
+        if wanted {
+            let Ok(enhance) = gst::ElementFactory::make(factory_name(Role::Enhance)).name("ghostfaceenhance").build() else {
+                gst::element_imp_error!(self, gst::CoreError::MissingPlugin, ["ghostfaceenhance is not available in this build"]);
+                return Err(gst::StateChangeError);
+            };
+            enhance.set_property("model", model);
+            // The other proxied properties the enhancer shares: take them from the detector.
+            for name in ["execution-provider", "device-id"] {
+                enhance.set_property_from_value(name, &chain.children[&Role::Detect].property_value(name));
+            }
+            let q4 = queue("queue-enhance");
+            chain.swap_queue.unlink(&blend);
+            bin.add_many([&enhance, &q4]).unwrap();
+            gst::Element::link_many([&chain.swap_queue, &enhance, &q4, &blend]).map_err(|_| gst::StateChangeError)?;
+            chain.children.insert(Role::Enhance, enhance);
+        } else {
+            let enhance = chain.children.remove(&Role::Enhance).unwrap();
+            let q4 = bin.by_name("queue-enhance").unwrap();
+            bin.remove_many([&enhance, &q4]).unwrap();
+            chain.swap_queue.link(&blend).map_err(|_| gst::StateChangeError)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the output in the input's format: the last capsfilter follows the sink caps.
+    fn on_sink_caps(&self, caps: &gst::CapsRef) {
+        let Some(s) = caps.structure(0) else { return };
+        let Ok(format) = s.get::<&str>("format") else { return };
+        let mut out = gst::Caps::builder("video/x-raw").field("format", format);
+        for field in ["colorimetry", "chroma-site"] {
+            if let Ok(v) = s.get::<&str>(field) {
+                out = out.field(field, v);
+            }
+        }
+        if let Some(chain) = self.chain.lock().unwrap().as_ref() {
+            chain.out_filter.set_property("caps", out.build());
+        }
+        gst::debug!(CAT, imp = self, "output format follows the input: {format}");
+    }
+}
+
+impl ObjectImpl for FaceSwapBin {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            ROUTES
+                .iter()
+                .map(|(name, targets)| {
+                    let (role, child_prop) = targets[0];
+                    if role == Role::Enhance {
+                        return glib::ParamSpecString::builder(name)
+                            .nick("Enhancer model")
+                            .blurb("Face restoration model for ghostfaceenhance (GHOST SR, GFPGAN, GPEN); unset = no enhancement stage")
+                            .mutable_ready()
+                            .build();
+                    }
+                    let class = glib::object::ObjectClass::from_type(child_type(role)).expect("child class");
+                    let spec = class.find_property(child_prop).unwrap_or_else(|| panic!("{} has no property {child_prop}", factory_name(role)));
+                    proxy_spec(name, &spec)
+                })
+                .collect()
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let (_, targets) = ROUTES.iter().find(|(n, _)| *n == pspec.name()).expect("routed property");
+        let chain = self.chain.lock().unwrap();
+        for (role, child_prop) in targets.iter() {
+            if *role == Role::Enhance && *child_prop == "model" {
+                *self.enhancer_model.lock().unwrap() = value.get::<Option<String>>().expect("type checked upstream");
+            }
+            if let Some(child) = chain.as_ref().and_then(|c| c.children.get(role)) {
+                child.set_property_from_value(child_prop, value);
+            }
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let (_, targets) = ROUTES.iter().find(|(n, _)| *n == pspec.name()).expect("routed property");
+        let (role, child_prop) = targets[0];
+        if role == Role::Enhance {
+            return self.enhancer_model.lock().unwrap().to_value();
+        }
+        let chain = self.chain.lock().unwrap();
+        chain.as_ref().expect("chain built in constructed").children[&role].property_value(child_prop)
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let chain = self.build_chain();
+        *self.chain.lock().unwrap() = Some(chain);
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).unwrap();
+        obj.add_pad(&self.srcpad).unwrap();
+        let weak = obj.downgrade();
+        self.sinkpad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let (Some(gst::PadProbeData::Event(event)), Some(bin)) = (&info.data, weak.upgrade()) {
+                if let gst::EventView::Caps(c) = event.view() {
+                    bin.imp().on_sink_caps(c.caps());
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+}
+
+impl GstObjectImpl for FaceSwapBin {}
+
+impl ElementImpl for FaceSwapBin {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "GHOST face swap bin",
+                "Filter/Effect/Video",
+                "Swaps faces in any raw video: detect, track, swap, (enhance,) blend, with format conversion inside and the input's format out",
+                "gst-ghost developers",
+            )
+        });
+        Some(&META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::new_empty_simple("video/x-raw");
+            vec![
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        T.as_ref()
+    }
+
+    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady {
+            self.update_enhancer()?;
+        }
+        self.parent_change_state(transition)
+    }
+}
+
+impl BinImpl for FaceSwapBin {}
