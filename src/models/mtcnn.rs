@@ -19,7 +19,8 @@ use crate::runtime::{
     load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec,
 };
 use crate::vision::pixel::PixelLayout;
-use crate::vision::PackedFrame;
+use crate::vision::resize::{resize_f32_rgb, resize_packed};
+use crate::vision::{Filter, PackedFrame};
 
 const THRESHOLDS: [f32; 3] = [0.6, 0.7, 0.7];
 const SCALE_FACTOR: f64 = 0.709;
@@ -34,13 +35,8 @@ pub struct Mtcnn {
     rgb: Vec<u8>,
     /// P-Net input (transposed NHWC) for the current scale.
     pyramid: Vec<f32>,
-    /// Vertical accumulation row of the area resize.
-    acc: Vec<f32>,
-    /// Horizontally resampled row of the area resize.
-    hrow: Vec<f32>,
-    /// Zero-padded crop (float RGB) and its resize scratch.
+    /// Zero-padded crop (float RGB).
     crop: Vec<f32>,
-    scratch: Vec<f32>,
     /// One resized crop (size×size RGB).
     out: Vec<f32>,
     /// R-Net / O-Net batch input.
@@ -131,10 +127,7 @@ impl Mtcnn {
             onet,
             rgb: Vec::new(),
             pyramid: Vec::new(),
-            acc: Vec::new(),
-            hrow: Vec::new(),
             crop: Vec::new(),
-            scratch: Vec::new(),
             out: Vec::new(),
             batch: Vec::new(),
         })
@@ -352,41 +345,17 @@ impl Mtcnn {
     /// INTER_AREA shrink of the RGB frame to ws×hs, rounded to uint8 like OpenCV, normalised and written
     /// transposed (x-major: element (x, y, c) at `(x*hs + y)*3 + c`).
     fn pyramid_level(&mut self, w: usize, h: usize, ws: usize, hs: usize) {
-        let xt = area_tab(w, ws);
-        let yt = area_tab(h, hs);
+        let frame = PackedFrame { data: &self.rgb, width: w, height: h, stride: w * 3, layout: PixelLayout::Rgb };
+        let level = resize_packed(&frame, ws, hs, Filter::Area);
         self.pyramid.resize(ws * hs * 3, 0.0);
-        self.acc.resize(w * 3, 0.0);
-        let mut hrow = std::mem::take(&mut self.hrow);
-        hrow.resize(ws * 3, 0.0);
-        let mut i = 0;
-        while i < yt.len() {
-            let dy = yt[i].1;
-            self.acc.iter_mut().for_each(|v| *v = 0.0);
-            while i < yt.len() && yt[i].1 == dy {
-                let (sy, _, wy) = yt[i];
-                let src = &self.rgb[sy * w * 3..(sy + 1) * w * 3];
-                for (a, &s) in self.acc.iter_mut().zip(src) {
-                    *a += s as f32 * wy;
-                }
-                i += 1;
-            }
-            hrow.iter_mut().for_each(|v| *v = 0.0);
-            for &(sx, dx, wx) in &xt {
-                let a = &self.acc[sx * 3..sx * 3 + 3];
-                let d = &mut hrow[dx * 3..dx * 3 + 3];
-                d[0] += a[0] * wx;
-                d[1] += a[1] * wx;
-                d[2] += a[2] * wx;
-            }
-            for (x, px) in hrow.chunks_exact(3).enumerate() {
-                let o = (x * hs + dy) * 3;
+        for (y, row) in level.data.chunks_exact(ws * 3).enumerate() {
+            for (x, px) in row.chunks_exact(3).enumerate() {
+                let o = (x * hs + y) * 3;
                 for c in 0..3 {
-                    let v = (px[c] + 0.5).floor().clamp(0.0, 255.0);
-                    self.pyramid[o + c] = (v - 127.5) * NORM;
+                    self.pyramid[o + c] = (px[c] as f32 - 127.5) * NORM;
                 }
             }
         }
-        self.hrow = hrow;
     }
 
     /// Runs P-Net on the current pyramid level and generates candidate boxes (reference
@@ -482,7 +451,7 @@ impl Mtcnn {
                     }
                 }
             }
-            resize_area_f32(&self.crop, tw, th, &mut out, size, size, &mut self.scratch);
+            resize_f32_rgb(&self.crop, (tw, th), &mut out, (size, size), Filter::Area);
             let dst = &mut self.batch[k * per..(k + 1) * per];
             for y in 0..size {
                 for x in 0..size {
@@ -550,116 +519,9 @@ fn nms_impl(c: &[Cand], thr: f64, min: bool) -> Vec<usize> {
     pick
 }
 
-/// OpenCV `computeResizeAreaTab` (source index, destination index, weight), grouped by destination.
-fn area_tab(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
-    let scale = src as f64 / dst as f64;
-    let mut tab = Vec::with_capacity(src * 2 + 2);
-    for d in 0..dst {
-        let fs1 = d as f64 * scale;
-        let fs2 = fs1 + scale;
-        let cell = scale.min(src as f64 - fs1);
-        let s2 = (fs2.floor() as usize).min(src - 1);
-        let s1 = (fs1.ceil() as usize).min(s2);
-        if s1 as f64 - fs1 > 1e-3 {
-            tab.push((s1 - 1, d, ((s1 as f64 - fs1) / cell) as f32));
-        }
-        for s in s1..s2 {
-            tab.push((s, d, (1.0 / cell) as f32));
-        }
-        if fs2 - s2 as f64 > 1e-3 {
-            tab.push((s2, d, ((fs2 - s2 as f64).min(1.0).min(cell) / cell) as f32));
-        }
-    }
-    tab
-}
-
-/// OpenCV INTER_AREA "linear" coefficients used when enlarging: (i0, i1, weight of i1).
-fn area_linear_tab(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
-    let scale = src as f64 / dst as f64;
-    let inv = dst as f64 / src as f64;
-    (0..dst)
-        .map(|d| {
-            let mut s = (d as f64 * scale).floor() as i64;
-            let v = ((d + 1) as f64 - (s + 1) as f64 * inv) as f32;
-            let mut f = if v <= 0.0 { 0.0 } else { v - v.floor() };
-            if s < 0 {
-                s = 0;
-                f = 0.0;
-            }
-            if s >= src as i64 - 1 {
-                s = src as i64 - 1;
-                f = 0.0;
-            }
-            let s = s as usize;
-            (s, (s + 1).min(src - 1), f)
-        })
-        .collect()
-}
-
-/// `cv2.resize(float_rgb, (dw, dh), interpolation=INTER_AREA)` without rounding.
-fn resize_area_f32(
-    src: &[f32],
-    sw: usize,
-    sh: usize,
-    out: &mut [f32],
-    dw: usize,
-    dh: usize,
-    scratch: &mut Vec<f32>,
-) {
-    out.iter_mut().for_each(|v| *v = 0.0);
-    if sw >= dw && sh >= dh {
-        let xt = area_tab(sw, dw);
-        let yt = area_tab(sh, dh);
-        scratch.clear();
-        scratch.resize(sw * 3, 0.0);
-        let mut i = 0;
-        while i < yt.len() {
-            let dy = yt[i].1;
-            scratch.iter_mut().for_each(|v| *v = 0.0);
-            while i < yt.len() && yt[i].1 == dy {
-                let (sy, _, wy) = yt[i];
-                for (a, &s) in scratch.iter_mut().zip(&src[sy * sw * 3..(sy + 1) * sw * 3]) {
-                    *a += s * wy;
-                }
-                i += 1;
-            }
-            let row = &mut out[dy * dw * 3..(dy + 1) * dw * 3];
-            for &(sx, dx, wx) in &xt {
-                for c in 0..3 {
-                    row[dx * 3 + c] += scratch[sx * 3 + c] * wx;
-                }
-            }
-        }
-    } else {
-        let xt = area_linear_tab(sw, dw);
-        let yt = area_linear_tab(sh, dh);
-        for (dy, &(y0, y1, fy)) in yt.iter().enumerate() {
-            for (dx, &(x0, x1, fx)) in xt.iter().enumerate() {
-                for c in 0..3 {
-                    let p = |y: usize, x: usize| src[(y * sw + x) * 3 + c];
-                    let top = p(y0, x0) + (p(y0, x1) - p(y0, x0)) * fx;
-                    let bot = p(y1, x0) + (p(y1, x1) - p(y1, x0)) * fx;
-                    out[(dy * dw + dx) * 3 + c] = top + (bot - top) * fy;
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn area_shrink_by_two_averages() {
-        let src: Vec<f32> = (0..4 * 4 * 3).map(|i| (i / 3) as f32).collect();
-        let mut out = vec![0f32; 2 * 2 * 3];
-        let mut scratch = Vec::new();
-        resize_area_f32(&src, 4, 4, &mut out, 2, 2, &mut scratch);
-        // Top-left 2x2 block of pixel indices 0,1,4,5 → 2.5.
-        assert!((out[0] - 2.5).abs() < 1e-5);
-        assert!((out[9] - 12.5).abs() < 1e-5);
-    }
 
     #[test]
     fn nms_min_and_union() {

@@ -294,6 +294,18 @@ pub fn resize_rgb(src: &RgbImage, w: usize, h: usize, filter: Filter) -> RgbImag
     resize_packed(&PackedFrame::from_rgb(src), w, h, filter)
 }
 
+/// Resizes a float RGB image (3 interleaved channels, no rounding) like `cv2.resize` on a float32
+/// image: `src` is `sw x sh`, `dst` receives `dw x dh`.
+pub fn resize_f32_rgb(src: &[f32], (sw, sh): (usize, usize), dst: &mut [f32], (dw, dh): (usize, usize), filter: Filter) {
+    resize_core::<3>(
+        (sw, sh),
+        (dw, dh),
+        filter,
+        |y, row| row.copy_from_slice(&src[y * sw * 3..(y + 1) * sw * 3]),
+        |y, row| dst[y * dw * 3..(y + 1) * dw * 3].copy_from_slice(row),
+    );
+}
+
 /// Bilinear resize of a float mask like `cv2.resize(mask, (w, h))` (INTER_LINEAR).
 pub fn resize_mask(src: &MaskF32, w: usize, h: usize) -> MaskF32 {
     let mut out = MaskF32::new(w, h);
@@ -312,6 +324,16 @@ pub fn resize_mask(src: &MaskF32, w: usize, h: usize) -> MaskF32 {
 mod tests {
     use super::super::testdata::{f32s, max_diff_f32, max_diff_u8, src_mask, src_rgb};
     use super::*;
+
+    #[test]
+    fn float_area_shrink_by_two_averages_blocks() {
+        let src: Vec<f32> = (0..4 * 4 * 3).map(|i| (i / 3) as f32).collect();
+        let mut out = vec![0f32; 2 * 2 * 3];
+        resize_f32_rgb(&src, (4, 4), &mut out, (2, 2), Filter::Area);
+        // Top-left 2x2 block of pixel indices 0,1,4,5 → 2.5; bottom-right 10,11,14,15 → 12.5.
+        assert!((out[0] - 2.5).abs() < 1e-5);
+        assert!((out[9] - 12.5).abs() < 1e-5);
+    }
 
     #[test]
     fn bilinear_matches_opencv() {
