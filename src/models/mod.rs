@@ -3,6 +3,7 @@
 
 pub mod detector;
 pub mod locate;
+pub mod manifest;
 pub mod mtcnn;
 pub mod scrfd;
 
