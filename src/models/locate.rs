@@ -71,11 +71,25 @@ pub fn resolve_model(value: &str) -> Result<ModelLocation, String> {
             return Ok(ModelLocation::Dir(plain));
         }
     }
+    // A manifest name (plugin-data/models.toml) installs under its own file name.
+    if let Some(file) = super::manifest::known_file(value).filter(|f| *f != value) {
+        for dir in &dirs {
+            let p = dir.join(file);
+            if p.is_file() {
+                return Ok(ModelLocation::File(p));
+            }
+            if p.is_dir() {
+                return Ok(ModelLocation::Dir(p));
+            }
+        }
+    }
     let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    Err(format!(
-        "model '{value}' not found; searched {} (set GHOST_MODEL_PATH, or run `./ghost.sh setup` for the built-in models)",
-        searched.join(", ")
-    ))
+    let hint = if super::manifest::known_file(value).is_some() {
+        format!("fetch it with `cargo run --bin ghost-models -- fetch {value}`, or set GHOST_MODEL_PATH")
+    } else {
+        "set GHOST_MODEL_PATH, or run `./ghost.sh setup` for the built-in models; `cargo run --bin ghost-models -- list` shows the known names".into()
+    };
+    Err(format!("model '{value}' not found; searched {} ({hint})", searched.join(", ")))
 }
 
 #[cfg(test)]
@@ -89,6 +103,8 @@ mod tests {
         let err = resolve_model("no-such-model-name").unwrap_err();
         assert!(err.contains("no-such-model-name") && err.contains("GHOST_MODEL_PATH"), "{err}");
         assert!(resolve_model("  ").is_err());
+        let err = resolve_model("ghost_unet_3blocks").unwrap_err();
+        assert!(err.contains("ghost-models -- fetch ghost_unet_3blocks") && err.contains("GHOST_MODEL_PATH"), "{err}");
     }
 
     #[test]

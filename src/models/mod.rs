@@ -6,6 +6,7 @@ pub mod detector;
 pub mod identity;
 pub mod landmark106;
 pub mod locate;
+pub mod manifest;
 pub mod mtcnn;
 pub mod parser;
 pub mod recognizer;

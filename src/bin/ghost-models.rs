@@ -1,0 +1,197 @@
+//! `ghost-models`: list, fetch, verify and locate the models of gst-ghost.
+//!
+//! ```text
+//! cargo run --bin ghost-models -- list
+//! cargo run --bin ghost-models -- fetch ghost_2_256 crossface_ghost
+//! cargo run --bin ghost-models -- fetch --all-for swap
+//! cargo run --bin ghost-models -- verify
+//! cargo run --bin ghost-models -- path
+//! ```
+//! Environment: `GHOST_MODELS_MIRROR=BASE` downloads every file from `BASE/<file>` instead;
+//! `GHOST_PYTHON` is the interpreter for the .pth exporter (default python3).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gstghost::models::manifest::{self, Fetched, Fetcher, InstallState, Manifest};
+use gstghost::models::model_search_dirs;
+
+#[derive(Parser)]
+#[command(name = "ghost-models", about = "List, download, export and verify the models of gst-ghost")]
+struct Cli {
+    /// Use this manifest instead of the built-in plugin-data/models.toml.
+    #[arg(long, global = true)]
+    manifest: Option<PathBuf>,
+    /// Install into this folder instead of the user model directory.
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print every known model with its role, file, size, checksum and whether it is installed.
+    List,
+    /// Download (resuming), verify and install models; .pth checkpoints are exported to ONNX.
+    Fetch {
+        /// Model names (see `list`).
+        names: Vec<String>,
+        /// Fetch everything a chain needs (swap, swap-official, enhance, mask, detect, ...).
+        #[arg(long, value_name = "CHAIN")]
+        all_for: Option<String>,
+        /// Export .pth checkpoints in fp16 as well as checking them in fp32.
+        #[arg(long)]
+        fp16: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check the checksums of installed models.
+    Verify,
+    /// Print where models are searched and where `fetch` installs them.
+    Path,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let manifest = match &cli.manifest {
+        Some(p) => match Manifest::load(p) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Manifest::builtin().clone(),
+    };
+    let fetcher = match &cli.dir {
+        Some(d) => Fetcher::new(d.clone()),
+        None => match Fetcher::from_env() {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let mut dirs = model_search_dirs();
+    if !dirs.contains(&fetcher.install_dir) {
+        dirs.insert(0, fetcher.install_dir.clone());
+    }
+    match cli.command {
+        Cmd::List => list(&manifest, &dirs),
+        Cmd::Path => {
+            println!("install directory (fetch): {}", fetcher.install_dir.display());
+            println!("search order for model names:");
+            for d in &dirs {
+                println!("  {}{}", d.display(), if d.is_dir() { "" } else { "  (absent)" });
+            }
+            if let Some(m) = &fetcher.mirror {
+                println!("mirror (GHOST_MODELS_MIRROR): {m}");
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Verify => verify(&manifest, &dirs),
+        Cmd::Fetch { names, all_for, fp16, quiet } => {
+            let mut fetcher = fetcher;
+            fetcher.progress = !quiet;
+            if fp16 {
+                fetcher.export_args.push("--fp16".into());
+            }
+            let mut wanted: Vec<&manifest::ModelEntry> = Vec::new();
+            if let Some(chain) = &all_for {
+                let entries = manifest.chain(chain);
+                if entries.is_empty() {
+                    eprintln!("error: no chain '{chain}'; known chains: {}", manifest.chains().join(", "));
+                    return ExitCode::FAILURE;
+                }
+                wanted.extend(entries);
+            }
+            for n in &names {
+                match manifest.get(n) {
+                    Some(e) => wanted.push(e),
+                    None => {
+                        eprintln!("error: unknown model '{n}'; `ghost-models list` shows the known names");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                eprintln!("error: name models to fetch, or use --all-for CHAIN (chains: {})", manifest.chains().join(", "));
+                return ExitCode::FAILURE;
+            }
+            let mut failed = 0;
+            for e in wanted {
+                match fetcher.fetch(e) {
+                    Ok(Fetched::AlreadyInstalled(p)) => println!("{}: already installed at {}", e.name, p.display()),
+                    Ok(Fetched::Installed(p)) => println!("{}: installed at {}", e.name, p.display()),
+                    Err(err) => {
+                        eprintln!("error: {err}");
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+    }
+}
+
+fn list(manifest: &Manifest, dirs: &[PathBuf]) -> ExitCode {
+    println!("{:<26} {:<11} {:<18} {:<44} {:<10} {:<17} {}", "NAME", "ROLE", "FAMILY", "FILE", "SIZE", "CHECKSUM", "INSTALLED");
+    for e in &manifest.models {
+        let file = match (&e.source, &e.member) {
+            (Some(s), Some(_)) => format!("{} ({s})", e.file),
+            (Some(s), None) => format!("{} ({s})", e.file),
+            _ => e.file.clone(),
+        };
+        let size = e.size.map(manifest::human_size).unwrap_or_else(|| if e.builtin { "-".into() } else { "unknown".into() });
+        let sum = match e.checksum() {
+            Some(c) => c.to_string(),
+            None if !e.members.is_empty() => "sha256 (files)".into(),
+            None => "unknown".into(),
+        };
+        let installed = match manifest::install_state(e, dirs) {
+            Ok(InstallState::Missing) => "no".to_string(),
+            Ok(InstallState::Verified(_)) => "yes (verified)".into(),
+            Ok(InstallState::Unverified(_)) => "yes".into(),
+            Ok(InstallState::Corrupt { .. }) => "CHECKSUM MISMATCH".into(),
+            Err(err) => format!("error: {err}"),
+        };
+        println!("{:<26} {:<11} {:<18} {:<44} {:<10} {:<17} {}", e.name, e.role, e.family, file, size, sum, installed);
+    }
+    println!();
+    println!("chains for `fetch --all-for`: {}", manifest.chains().join(", "));
+    println!("sources in parentheses are downloaded and then exported (.pth, needs torch) or unpacked (.zip)");
+    ExitCode::SUCCESS
+}
+
+fn verify(manifest: &Manifest, dirs: &[PathBuf]) -> ExitCode {
+    let (mut bad, mut present) = (0, 0);
+    for e in &manifest.models {
+        match manifest::install_state(e, dirs) {
+            Ok(InstallState::Missing) => {}
+            Ok(InstallState::Verified(p)) => {
+                present += 1;
+                println!("ok          {:<26} {}", e.name, p.display());
+            }
+            Ok(InstallState::Unverified(p)) => {
+                present += 1;
+                let why = if !e.installed_is_download() { "exported or unpacked, no published checksum" } else { "no published checksum" };
+                println!("unverified  {:<26} {} ({why})", e.name, p.display());
+            }
+            Ok(InstallState::Corrupt { path, expected, found }) => {
+                present += 1;
+                bad += 1;
+                println!("MISMATCH    {:<26} {} (expected {expected}, found {found}); delete it and fetch again", e.name, path.display());
+            }
+            Err(err) => {
+                bad += 1;
+                println!("ERROR       {:<26} {err}", e.name);
+            }
+        }
+    }
+    println!("{present} installed, {bad} bad");
+    if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
