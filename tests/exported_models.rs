@@ -1,7 +1,8 @@
 //! The second test target: ONNX files made by `plugin-data/tools/export_ghost.py` from random
 //! checkpoints with the official layouts, loaded by our elements. Needs PyTorch, so it is not part of
 //! the default `cargo test`; run `plugin-data/tools/tests_export.sh`, which exports into
-//! $GHOST_EXPORT_DIR and then runs `cargo test --test exported_models -- --ignored`.
+//! $GHOST_EXPORT_DIR and then runs `cargo test --features export-tests --test exported_models`
+//! (the test target is only built with that feature).
 
 mod util;
 
@@ -20,7 +21,6 @@ fn exported(name: &str) -> PathBuf {
 }
 
 #[test]
-#[ignore = "needs the exporter's output (plugin-data/tools/tests_export.sh)"]
 fn exported_generator_and_arcface_run_inside_ghostfaceswap() {
     let gen = exported("ghost_unet_2blocks.onnx");
     let arc = exported("arcface_ghost_iresnet100.onnx");
@@ -45,7 +45,6 @@ fn exported_generator_and_arcface_run_inside_ghostfaceswap() {
 }
 
 #[test]
-#[ignore = "needs the exporter's output (plugin-data/tools/tests_export.sh)"]
 fn exported_sr_has_the_enhancer_contract() {
     // The ghostfaceenhance element lives on another branch; here the exported SR net is loaded
     // through our runtime and run on one face: (N,3,256,256) in [0,1] -> (N,3,256,256).

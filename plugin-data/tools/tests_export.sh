@@ -27,6 +27,6 @@ for b in $BLOCKS; do
   "$PYTHON" export_ghost.py --random-from-shapes --generator - --blocks "$b" --out "$OUT"
 done
 cd "$ROOT"
-GHOST_EXPORT_DIR="$OUT" cargo test --test exported_models -- --ignored --nocapture
+GHOST_EXPORT_DIR="$OUT" cargo test --features export-tests --test exported_models -- --nocapture
 cargo run --example bench_generator -- "$OUT/ghost_unet_2blocks.onnx" "${BENCH_RUNS:-3}"
 echo "exports kept in $OUT"
