@@ -12,3 +12,4 @@ pub mod align;
 pub mod recognizer;
 pub mod swapper;
 pub mod identity;
+pub mod enhancer;
