@@ -166,25 +166,33 @@ pub struct Prepared {
     pub crop_to_input: Affine2,
 }
 
+/// `floor` without the libm call (`f32::floor` is one on baseline x86-64): integer part and fraction.
+#[inline(always)]
+fn split(v: f32) -> (i32, f32) {
+    let i = v as i32;
+    let i = i - ((v < i as f32) as i32);
+    (i, v - i as f32)
+}
+
 /// Samples an RGB8 image bilinearly at (x, y) with a replicated border.
 #[inline(always)]
 fn sample_rgb(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let (w, h) = (img.width as i32, img.height as i32);
-    let (fx, fy) = (x.floor(), y.floor());
-    let (ax, ay) = (x - fx, y - fy);
-    let (x0, y0) = (fx as i32, fy as i32);
-    let cx = |v: i32| v.clamp(0, w - 1) as usize;
-    let cy = |v: i32| v.clamp(0, h - 1) as usize;
-    let (xa, xb, ya, yb) = (cx(x0), cx(x0 + 1), cy(y0), cy(y0 + 1));
-    let d = &img.data;
+    let ((x0, ax), (y0, ay)) = (split(x), split(y));
     let stride = img.width * 3;
-    let (r0, r1) = (ya * stride, yb * stride);
+    let (xa, xb, ya, yb) = if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+        (x0 as usize, x0 as usize + 1, y0 as usize, y0 as usize + 1)
+    } else {
+        let cx = |v: i32| v.clamp(0, w - 1) as usize;
+        let cy = |v: i32| v.clamp(0, h - 1) as usize;
+        (cx(x0), cx(x0 + 1), cy(y0), cy(y0 + 1))
+    };
+    let d = &img.data;
+    let (i00, i01, i10, i11) = (ya * stride + xa * 3, ya * stride + xb * 3, yb * stride + xa * 3, yb * stride + xb * 3);
+    let (q00, q01, q10, q11) = (&d[i00..i00 + 3], &d[i01..i01 + 3], &d[i10..i10 + 3], &d[i11..i11 + 3]);
     let mut out = [0.0f32; 3];
     for c in 0..3 {
-        let p00 = d[r0 + xa * 3 + c] as f32;
-        let p01 = d[r0 + xb * 3 + c] as f32;
-        let p10 = d[r1 + xa * 3 + c] as f32;
-        let p11 = d[r1 + xb * 3 + c] as f32;
+        let (p00, p01, p10, p11) = (q00[c] as f32, q01[c] as f32, q10[c] as f32, q11[c] as f32);
         let top = p00 + (p01 - p00) * ax;
         let bot = p10 + (p11 - p10) * ax;
         out[c] = top + (bot - top) * ay;
@@ -196,16 +204,20 @@ fn sample_rgb(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
 #[inline(always)]
 fn sample_planes(planes: &[f32], n: usize, x: f32, y: f32) -> [f32; 3] {
     let m = n as i32 - 1;
-    let (fx, fy) = (x.floor(), y.floor());
-    let (ax, ay) = (x - fx, y - fy);
-    let (x0, y0) = (fx as i32, fy as i32);
-    let (xa, xb) = (x0.clamp(0, m) as usize, (x0 + 1).clamp(0, m) as usize);
-    let (ya, yb) = (y0.clamp(0, m) as usize, (y0 + 1).clamp(0, m) as usize);
+    let ((x0, ax), (y0, ay)) = (split(x), split(y));
+    let (xa, xb, ya, yb) = if x0 >= 0 && y0 >= 0 && x0 < m && y0 < m {
+        (x0 as usize, x0 as usize + 1, y0 as usize, y0 as usize + 1)
+    } else {
+        let c = |v: i32| v.clamp(0, m) as usize;
+        (c(x0), c(x0 + 1), c(y0), c(y0 + 1))
+    };
     let plane = n * n;
+    let (i00, i01, i10, i11) = (ya * n + xa, ya * n + xb, yb * n + xa, yb * n + xb);
+    let p = &planes[..3 * plane];
     let mut out = [0.0f32; 3];
     for (c, o) in out.iter_mut().enumerate() {
-        let p = &planes[c * plane..(c + 1) * plane];
-        let (p00, p01, p10, p11) = (p[ya * n + xa], p[ya * n + xb], p[yb * n + xa], p[yb * n + xb]);
+        let b = c * plane;
+        let (p00, p01, p10, p11) = (p[b + i00], p[b + i01], p[b + i10], p[b + i11]);
         let top = p00 + (p01 - p00) * ax;
         let bot = p10 + (p11 - p10) * ax;
         *o = top + (bot - top) * ay;
@@ -230,7 +242,8 @@ fn edge_weight(x: f32, y: f32, n: f32, feather: f32) -> f32 {
 
 #[inline(always)]
 fn to_u8(v: f32) -> u8 {
-    v.round().clamp(0.0, 255.0) as u8
+    // Round half up without the libm call; the clamp makes the truncation a floor.
+    (v.clamp(0.0, 255.0) + 0.5) as u8
 }
 
 impl EnhancerSpec {
@@ -287,7 +300,7 @@ impl EnhancerSpec {
             // Same geometry: a pointwise mix, no resampling.
             for (i, (px, old)) in img.data.chunks_exact_mut(3).zip(crop.data.chunks_exact(3)).enumerate() {
                 for c in 0..3 {
-                    let e = (y[c * plane + i] * a + b).clamp(0.0, 255.0).round();
+                    let e = to_u8(y[c * plane + i] * a + b) as f32;
                     let v = old[c] as f32;
                     px[c] = to_u8(v + blend * (e - v));
                 }
@@ -332,16 +345,19 @@ impl EnhancerSpec {
 fn fill_warped(src: &RgbImage, m: &Affine2, n: usize, dst: &mut [f32], scale: f32, offset: f32) {
     let plane = n * n;
     let inv = m.invert().unwrap_or_else(Affine2::identity).0.map(|v| v as f32);
+    let (r, rest) = dst.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
     for y in 0..n {
         let fy = y as f32;
         let (rx, ry) = (inv[1] * fy + inv[2], inv[4] * fy + inv[5]);
+        let row = y * n..(y + 1) * n;
+        let (rr, gr, br) = (&mut r[row.clone()], &mut g[row.clone()], &mut b[row]);
         for x in 0..n {
             let fx = x as f32;
             let p = sample_rgb(src, inv[0] * fx + rx, inv[3] * fx + ry);
-            let i = y * n + x;
-            for c in 0..3 {
-                dst[c * plane + i] = p[c] * scale + offset;
-            }
+            rr[x] = p[0] * scale + offset;
+            gr[x] = p[1] * scale + offset;
+            br[x] = p[2] * scale + offset;
         }
     }
 }
