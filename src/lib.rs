@@ -8,6 +8,7 @@ use gst::glib;
 
 pub mod common;
 pub mod facedetect;
+pub mod faceenhance;
 pub mod faceswap;
 pub mod facetrack;
 pub mod faceblend;
@@ -23,6 +24,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // library is deliberately *not* touched: the registry scanner must not load it.
     meta::register();
     facedetect::register(plugin)?;
+    faceenhance::register(plugin)?;
     faceswap::register(plugin)?;
     facetrack::register(plugin)?;
     faceblend::register(plugin)?;

@@ -3,6 +3,7 @@
 
 pub mod align;
 pub mod detector;
+pub mod enhancer;
 pub mod identity;
 pub mod landmark106;
 pub mod locate;

@@ -1,0 +1,601 @@
+//! Face enhancers (restoration / super-resolution of the swapped crops), GHOST-FACTS §4 and §10.
+//!
+//! Families and their tensor contracts (one input, one output, NCHW RGB, batch free or 1):
+//!
+//! | family | input | values | geometry |
+//! |---|---|---|---|
+//! | `ghost-sr` (GHOST LIPSPADE, `10_net_G`) | (N,3,256,256) | in [0,1], no mean/std; tanh output read as [0,1], clamped | the crop itself |
+//! | `gfpgan` (GFPGAN, RestoreFormer, GPEN-512) | (N,3,512,512) | [-1,1] both ways | FFHQ 512 template |
+//! | `gpen` (GPEN-BFR-256 / 512 / 1024) | (N,3,S,S) | [-1,1] both ways | FFHQ template scaled to S |
+//!
+//! The family comes from the file's `gst_ghost_family` metadata (`ghost-sr`, `gfpgan`, `gpen`),
+//! else from its name (`10_net_G`, `ghost_sr`, `lipspade` → ghost-sr; `gfpgan`, `restoreformer`;
+//! `gpen`), else from its size (512 → gfpgan; 256 is ambiguous between ghost-sr and GPEN-256 and
+//! must be named with the element's `family` property).
+//!
+//! Geometry of the template families: the face's keypoints are mapped into crop coordinates, the
+//! crop is warped onto the FFHQ template at the model's input size (replicated border), and the
+//! model output is warped back, in one resampling, into a new crop of the model's output size in
+//! *our* crop geometry: the old crop scaled by `out/old` with cv2.resize's pixel-centre mapping.
+//! Where the new crop lies outside the template view it falls back to the (upscaled) old crop,
+//! through a soft edge so there is no seam. The `blend` weight mixes the enhanced and the
+//! un-enhanced crop in the same pass.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::align::resize_affine;
+use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec};
+use crate::vision::{scaled_template, umeyama, Affine2, RgbImage, FFHQ_512};
+
+/// Metadata key that names a model's family.
+pub const FAMILY_KEY: &str = "gst_ghost_family";
+
+/// An enhancer family: how its input is prepared and its output read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnhancerFamily {
+    /// GHOST's LIPSPADE restoration network: the crop as is, [0,1] in and out.
+    GhostSr,
+    /// GFPGAN-style: FFHQ 512 template, [-1,1].
+    Gfpgan,
+    /// GPEN: FFHQ template at the model's size (256, 512 or 1024), [-1,1].
+    Gpen,
+}
+
+impl EnhancerFamily {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GhostSr => "ghost-sr",
+            Self::Gfpgan => "gfpgan",
+            Self::Gpen => "gpen",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "ghost-sr" | "ghostsr" | "lipspade" => Some(Self::GhostSr),
+            "gfpgan" => Some(Self::Gfpgan),
+            "gpen" => Some(Self::Gpen),
+            _ => None,
+        }
+    }
+
+    /// Guesses the family from a file name.
+    pub fn from_file_name(path: &Path) -> Option<Self> {
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        if ["10_net_g", "ghost_sr", "ghost-sr", "ghostsr", "lipspade"].iter().any(|k| name.contains(k)) {
+            Some(Self::GhostSr)
+        } else if ["gfpgan", "restoreformer"].iter().any(|k| name.contains(k)) {
+            Some(Self::Gfpgan)
+        } else if name.contains("gpen") {
+            Some(Self::Gpen)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the model works in FFHQ template space (rather than on the crop as is).
+    pub fn uses_template(self) -> bool {
+        !matches!(self, Self::GhostSr)
+    }
+
+    fn sizes(self) -> &'static [usize] {
+        match self {
+            Self::GhostSr => &[256],
+            Self::Gfpgan => &[512],
+            Self::Gpen => &[256, 512, 1024],
+        }
+    }
+
+    fn default_size(self) -> usize {
+        match self {
+            Self::GhostSr => 256,
+            Self::Gfpgan | Self::Gpen => 512,
+        }
+    }
+
+    /// Model value → pixel: `v·a + b` before rounding.
+    fn output_scale(self) -> (f32, f32) {
+        match self {
+            Self::GhostSr => (255.0, 0.0),
+            Self::Gfpgan | Self::Gpen => (127.5, 127.5),
+        }
+    }
+}
+
+/// Decides the family: the explicit choice, else the file's metadata, else its name, else its size.
+pub fn detect_family(
+    requested: Option<EnhancerFamily>,
+    metadata: Option<&str>,
+    path: &Path,
+    input_size: Option<usize>,
+) -> Result<EnhancerFamily, String> {
+    if let Some(f) = requested {
+        return Ok(f);
+    }
+    if let Some(value) = metadata {
+        return EnhancerFamily::from_name(value).ok_or_else(|| {
+            format!(
+                "model file {} is a '{value}' model ({FAMILY_KEY}), not an enhancer (ghost-sr, gfpgan or gpen)",
+                path.display()
+            )
+        });
+    }
+    if let Some(f) = EnhancerFamily::from_file_name(path) {
+        return Ok(f);
+    }
+    match input_size {
+        Some(512) | Some(1024) => Ok(EnhancerFamily::Gfpgan),
+        Some(256) => Err(format!(
+            "model file {}: a 256-pixel enhancer may be GHOST SR ([0,1], the crop as is) or GPEN-256 ([-1,1], FFHQ template); \
+             the file does not say which: set family=ghost-sr or family=gpen",
+            path.display()
+        )),
+        _ => Err(format!(
+            "model file {} does not match any enhancer contract: expected one input and one output (N,3,256,256) \
+             (ghost-sr, gpen) or (N,3,512,512) (gfpgan, gpen); found {}",
+            path.display(),
+            input_size.map_or("no square RGB input".to_string(), |s| format!("a {s}x{s} input")),
+        )),
+    }
+}
+
+/// The numeric contract of an opened enhancer; pre- and post-processing need nothing else, so
+/// they are testable without a runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnhancerSpec {
+    pub family: EnhancerFamily,
+    /// Model input side.
+    pub in_size: usize,
+    /// Model output side (= the new crop's side).
+    pub out_size: usize,
+}
+
+/// One face to enhance: its current crop, crop affine and frame keypoints.
+#[derive(Debug, Clone, Copy)]
+pub struct EnhanceJob<'a> {
+    pub crop: &'a RgbImage,
+    pub frame_to_crop: Affine2,
+    pub keypoints: [[f32; 2]; 5],
+}
+
+/// What `prepare` decided for one face and `finish` needs back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prepared {
+    /// Old crop → model input pixels (identity-like for ghost-sr).
+    pub crop_to_input: Affine2,
+}
+
+/// `floor` without the libm call (`f32::floor` is one on baseline x86-64): integer part and fraction.
+#[inline(always)]
+fn split(v: f32) -> (i32, f32) {
+    let i = v as i32;
+    let i = i - ((v < i as f32) as i32);
+    (i, v - i as f32)
+}
+
+/// Samples an RGB8 image bilinearly at (x, y) with a replicated border.
+#[inline(always)]
+fn sample_rgb(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+    let (w, h) = (img.width as i32, img.height as i32);
+    let ((x0, ax), (y0, ay)) = (split(x), split(y));
+    let stride = img.width * 3;
+    let (xa, xb, ya, yb) = if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+        (x0 as usize, x0 as usize + 1, y0 as usize, y0 as usize + 1)
+    } else {
+        let cx = |v: i32| v.clamp(0, w - 1) as usize;
+        let cy = |v: i32| v.clamp(0, h - 1) as usize;
+        (cx(x0), cx(x0 + 1), cy(y0), cy(y0 + 1))
+    };
+    let d = &img.data;
+    let (i00, i01, i10, i11) = (ya * stride + xa * 3, ya * stride + xb * 3, yb * stride + xa * 3, yb * stride + xb * 3);
+    let (q00, q01, q10, q11) = (&d[i00..i00 + 3], &d[i01..i01 + 3], &d[i10..i10 + 3], &d[i11..i11 + 3]);
+    let mut out = [0.0f32; 3];
+    for c in 0..3 {
+        let (p00, p01, p10, p11) = (q00[c] as f32, q01[c] as f32, q10[c] as f32, q11[c] as f32);
+        let top = p00 + (p01 - p00) * ax;
+        let bot = p10 + (p11 - p10) * ax;
+        out[c] = top + (bot - top) * ay;
+    }
+    out
+}
+
+/// Samples three planes (CHW, side `n`) bilinearly at (x, y) with a replicated border.
+#[inline(always)]
+fn sample_planes(planes: &[f32], n: usize, x: f32, y: f32) -> [f32; 3] {
+    let m = n as i32 - 1;
+    let ((x0, ax), (y0, ay)) = (split(x), split(y));
+    let (xa, xb, ya, yb) = if x0 >= 0 && y0 >= 0 && x0 < m && y0 < m {
+        (x0 as usize, x0 as usize + 1, y0 as usize, y0 as usize + 1)
+    } else {
+        let c = |v: i32| v.clamp(0, m) as usize;
+        (c(x0), c(x0 + 1), c(y0), c(y0 + 1))
+    };
+    let plane = n * n;
+    let (i00, i01, i10, i11) = (ya * n + xa, ya * n + xb, yb * n + xa, yb * n + xb);
+    let p = &planes[..3 * plane];
+    let mut out = [0.0f32; 3];
+    for (c, o) in out.iter_mut().enumerate() {
+        let b = c * plane;
+        let (p00, p01, p10, p11) = (p[b + i00], p[b + i01], p[b + i10], p[b + i11]);
+        let top = p00 + (p01 - p00) * ax;
+        let bot = p10 + (p11 - p10) * ax;
+        *o = top + (bot - top) * ay;
+    }
+    out
+}
+
+/// Smooth 0→1 ramp over `feather` pixels from the edge of an `n`-pixel square, at (x, y).
+#[inline(always)]
+fn edge_weight(x: f32, y: f32, n: f32, feather: f32) -> f32 {
+    // Pixel centres run from 0 to n-1; the view ends half a pixel beyond them.
+    let d = (x + 0.5).min(n - 0.5 - x).min(y + 0.5).min(n - 0.5 - y);
+    if d >= feather {
+        1.0
+    } else if d <= 0.0 {
+        0.0
+    } else {
+        let t = d / feather;
+        t * t * (3.0 - 2.0 * t)
+    }
+}
+
+#[inline(always)]
+fn to_u8(v: f32) -> u8 {
+    // Round half up without the libm call; the clamp makes the truncation a floor.
+    (v.clamp(0.0, 255.0) + 0.5) as u8
+}
+
+impl EnhancerSpec {
+    /// The FFHQ template at a side of `n` pixels.
+    fn template(n: usize) -> [[f64; 2]; 5] {
+        scaled_template(&FFHQ_512, n as f64 / 512.0, 0.0)
+    }
+
+    /// Appends the model input of one face (CHW, `in_size`²) and returns its geometry.
+    pub fn prepare(&self, job: &EnhanceJob, out: &mut Vec<f32>) -> Prepared {
+        let n = self.in_size;
+        let plane = n * n;
+        let start = out.len();
+        out.resize(start + 3 * plane, 0.0);
+        let dst = &mut out[start..];
+        let crop = job.crop;
+        if !self.family.uses_template() {
+            // ghost-sr: the crop itself in [0,1] (resampled only when it is not the model's size).
+            let m = resize_affine(crop.width, n);
+            if crop.width == n && crop.height == n {
+                for (i, px) in crop.data.chunks_exact(3).enumerate() {
+                    for c in 0..3 {
+                        dst[c * plane + i] = px[c] as f32 / 255.0;
+                    }
+                }
+            } else {
+                fill_warped(crop, &m, n, dst, 1.0 / 255.0, 0.0);
+            }
+            return Prepared { crop_to_input: m };
+        }
+        let kps: Vec<[f64; 2]> = job
+            .keypoints
+            .iter()
+            .map(|p| {
+                let (x, y) = job.frame_to_crop.apply(p[0] as f64, p[1] as f64);
+                [x, y]
+            })
+            .collect();
+        let m = umeyama(&kps, &Self::template(n));
+        fill_warped(crop, &m, n, dst, 2.0 / 255.0, -1.0);
+        Prepared { crop_to_input: m }
+    }
+
+    /// Turns one model output (CHW, `out_size`²) into the new crop and its frame → crop affine.
+    /// `blend` mixes the enhanced (1) and the un-enhanced (0) crop.
+    pub fn finish(&self, job: &EnhanceJob, prepared: &Prepared, y: &[f32], blend: f32) -> (RgbImage, Affine2) {
+        let (o, crop) = (self.out_size, job.crop);
+        let blend = blend.clamp(0.0, 1.0);
+        let (a, b) = self.family.output_scale();
+        let new_affine = job.frame_to_crop.then(&resize_affine(crop.width, o));
+        let mut img = RgbImage::new(o, o);
+        let plane = o * o;
+        if !self.family.uses_template() && crop.width == o && crop.height == o {
+            // Same geometry: a pointwise mix, no resampling.
+            for (i, (px, old)) in img.data.chunks_exact_mut(3).zip(crop.data.chunks_exact(3)).enumerate() {
+                for c in 0..3 {
+                    let e = to_u8(y[c * plane + i] * a + b) as f32;
+                    let v = old[c] as f32;
+                    px[c] = to_u8(v + blend * (e - v));
+                }
+            }
+            return (img, new_affine);
+        }
+        // New crop pixel → model output pixel: new → old crop → model input → model output.
+        let new_to_old = resize_affine(o, crop.width);
+        let new_to_out = if self.family.uses_template() {
+            new_to_old.then(&prepared.crop_to_input).then(&resize_affine(self.in_size, o))
+        } else {
+            Affine2::identity()
+        };
+        let feather = if self.family.uses_template() { (o as f32 * 0.04).max(2.0) } else { 0.0 };
+        let m = new_to_out.0.map(|v| v as f32);
+        let r = new_to_old.0.map(|v| v as f32);
+        for yy in 0..o {
+            let row = &mut img.data[yy * o * 3..(yy + 1) * o * 3];
+            let (fy, on) = (yy as f32, o as f32);
+            for (xx, px) in row.chunks_exact_mut(3).enumerate() {
+                let fx = xx as f32;
+                let (sx, sy) = (m[0] * fx + m[1] * fy + m[2], m[3] * fx + m[4] * fy + m[5]);
+                let w = if feather > 0.0 { blend * edge_weight(sx, sy, on, feather) } else { blend };
+                let enhanced = if w > 0.0 { sample_planes(y, o, sx, sy) } else { [0.0; 3] };
+                let old = if w < 1.0 {
+                    sample_rgb(crop, r[0] * fx + r[2], r[4] * fy + r[5])
+                } else {
+                    [0.0; 3]
+                };
+                for c in 0..3 {
+                    let e = (enhanced[c] * a + b).clamp(0.0, 255.0);
+                    px[c] = to_u8(old[c] + w * (e - old[c]));
+                }
+            }
+        }
+        (img, new_affine)
+    }
+}
+
+/// Warps an RGB8 image by `m` (source → destination) into `n`² CHW planes as `v·scale + offset`,
+/// bilinear with a replicated border, in floating point (no intermediate rounding).
+fn fill_warped(src: &RgbImage, m: &Affine2, n: usize, dst: &mut [f32], scale: f32, offset: f32) {
+    let plane = n * n;
+    let inv = m.invert().unwrap_or_else(Affine2::identity).0.map(|v| v as f32);
+    let (r, rest) = dst.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for y in 0..n {
+        let fy = y as f32;
+        let (rx, ry) = (inv[1] * fy + inv[2], inv[4] * fy + inv[5]);
+        let row = y * n..(y + 1) * n;
+        let (rr, gr, br) = (&mut r[row.clone()], &mut g[row.clone()], &mut b[row]);
+        for x in 0..n {
+            let fx = x as f32;
+            let p = sample_rgb(src, inv[0] * fx + rx, inv[3] * fx + ry);
+            rr[x] = p[0] * scale + offset;
+            gr[x] = p[1] * scale + offset;
+            br[x] = p[2] * scale + offset;
+        }
+    }
+}
+
+/// An opened enhancer model.
+pub struct Enhancer {
+    session: Arc<ModelSession>,
+    input_name: String,
+    pub spec: EnhancerSpec,
+    /// Whether the batch dimension is dynamic (all faces in one run) or fixed at 1.
+    pub batched: bool,
+}
+
+fn square_rgb_side(sig: &TensorSig) -> Option<Option<usize>> {
+    if sig.dims.len() != 4 || !(sig.dims[1] == 3 || sig.dims[1] < 0) {
+        return None;
+    }
+    match (sig.dims[2], sig.dims[3]) {
+        (h, w) if h > 0 && h == w => Some(Some(h as usize)),
+        (h, w) if h < 0 && w < 0 => Some(None),
+        _ => None,
+    }
+}
+
+impl Enhancer {
+    /// Opens and checks a model; `family` = None detects it (see the module docs).
+    pub fn open(path: &Path, family: Option<EnhancerFamily>, options: &SessionOptions) -> Result<Self, RuntimeError> {
+        let session = load_session(path, options)?;
+        let contract_error = |found_note: String| RuntimeError::Contract {
+            path: path.display().to_string(),
+            role: "enhancer".into(),
+            expected: "one input and one output (N,3,256,256) (ghost-sr, gpen-256) or (N,3,512,512) (gfpgan, gpen)".into(),
+            found: found_note,
+        };
+        let found = || {
+            let list = |v: &[TensorSig]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            format!("inputs [{}] and outputs [{}]", list(&session.inputs), list(&session.outputs))
+        };
+        if session.inputs.len() != 1 || session.outputs.is_empty() {
+            return Err(contract_error(found()));
+        }
+        let Some(in_side) = square_rgb_side(&session.inputs[0]) else {
+            return Err(contract_error(found()));
+        };
+        let family = detect_family(family, session.meta(FAMILY_KEY), path, in_side)
+            .map_err(|message| RuntimeError::Model { path: path.display().to_string(), message })?;
+        let in_size = in_side.unwrap_or(family.default_size());
+        if !family.sizes().contains(&in_size) {
+            return Err(RuntimeError::Contract {
+                path: path.display().to_string(),
+                role: format!("{} enhancer", family.name()),
+                expected: format!(
+                    "input (N,3,S,S) with S in {:?}",
+                    family.sizes()
+                ),
+                found: found(),
+            });
+        }
+        let out_size = match square_rgb_side(&session.outputs[0]) {
+            Some(Some(s)) => s,
+            Some(None) => in_size,
+            None => return Err(contract_error(found())),
+        };
+        let image = |s: usize| [Dim::Any, Dim::Fixed(3), Dim::Fixed(s as i64), Dim::Fixed(s as i64)];
+        // Extra outputs (some exports keep intermediate tensors) are ignored; the first is the image.
+        if session.outputs.len() == 1 {
+            let (i, o) = (TensorSpec::new(&[], &image(in_size)), TensorSpec::new(&[], &image(out_size)));
+            session.check(&format!("{} enhancer", family.name()), &[i], &[o])?;
+        }
+        let batch = session.inputs[0].dims[0];
+        if batch > 1 {
+            return Err(contract_error(found()));
+        }
+        Ok(Self {
+            input_name: session.inputs[0].name.clone(),
+            batched: batch < 0,
+            spec: EnhancerSpec { family, in_size, out_size },
+            session,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.session.path
+    }
+
+    /// Runs the network on `n` prepared inputs; returns the `n` outputs back to back.
+    pub fn run(&self, input: &[f32], n: usize) -> Result<Vec<f32>, RuntimeError> {
+        let s = self.spec.in_size;
+        let session = &self.session;
+        let t = ort::value::TensorRef::from_array_view(([n, 3, s, s], input)).map_err(|e| session.model_error(e))?;
+        let mut guard = session.lock();
+        let outputs = guard.run(ort::inputs![self.input_name.as_str() => t]).map_err(|e| session.model_error(e))?;
+        let (_, y) = outputs[0].try_extract_tensor::<f32>().map_err(|e| session.model_error(e))?;
+        let o = self.spec.out_size;
+        if y.len() != n * 3 * o * o {
+            return Err(session.model_error(format!("expected {n}x3x{o}x{o} outputs, got {} values", y.len())));
+        }
+        Ok(y.to_vec())
+    }
+
+    /// Enhances every job (one run when the batch is dynamic); returns new crops and affines.
+    pub fn enhance(&self, jobs: &[EnhanceJob], blend: f32) -> Result<Vec<(RgbImage, Affine2)>, RuntimeError> {
+        let chunk = if self.batched { jobs.len().max(1) } else { 1 };
+        let (plane_in, plane_out) = (3 * self.spec.in_size.pow(2), 3 * self.spec.out_size.pow(2));
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut input = Vec::with_capacity(chunk * plane_in);
+        for group in jobs.chunks(chunk) {
+            input.clear();
+            let prepared: Vec<Prepared> = group.iter().map(|j| self.spec.prepare(j, &mut input)).collect();
+            let y = self.run(&input, group.len())?;
+            for ((job, p), out) in group.iter().zip(&prepared).zip(y.chunks_exact(plane_out)) {
+                results.push(self.spec.finish(job, p, out, blend));
+            }
+        }
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn textured(n: usize) -> RgbImage {
+        let mut img = RgbImage::new(n, n);
+        for y in 0..n {
+            for x in 0..n {
+                let (fx, fy) = (x as f32 / n as f32, y as f32 / n as f32);
+                let r = 128.0 + 100.0 * (fx * 9.0).sin() * (fy * 7.0).cos();
+                let g = 60.0 + 150.0 * fx * fy;
+                let b = 128.0 + 90.0 * ((fx + fy) * 5.0).cos();
+                img.set(x, y, [r as u8, g as u8, b as u8]);
+            }
+        }
+        img
+    }
+
+    /// Keypoints of the GHOST frontal template in a 256 crop, pulled back into a frame by `frame_to_crop`.
+    fn job_keypoints(frame_to_crop: &Affine2) -> [[f32; 2]; 5] {
+        let inv = frame_to_crop.invert().unwrap();
+        crate::vision::ARCFACE_112_V1.map(|p| {
+            let (x, y) = inv.apply(p[0] * 256.0 / 112.0, p[1] * 256.0 / 112.0);
+            [x as f32, y as f32]
+        })
+    }
+
+    fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+        let mse: f64 = a.data.iter().zip(&b.data).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.data.len() as f64;
+        10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
+    }
+
+    #[test]
+    fn families_come_from_metadata_then_name_then_size() {
+        let p = Path::new("/m/enhancer.onnx");
+        assert_eq!(detect_family(Some(EnhancerFamily::Gpen), Some("ghost-sr"), p, Some(256)), Ok(EnhancerFamily::Gpen));
+        assert_eq!(detect_family(None, Some("ghost-sr"), Path::new("/m/gpen.onnx"), Some(256)), Ok(EnhancerFamily::GhostSr));
+        assert!(detect_family(None, Some("ghost-swapper"), p, Some(256)).unwrap_err().contains("not an enhancer"));
+        assert_eq!(detect_family(None, None, Path::new("/m/10_net_G.onnx"), Some(256)), Ok(EnhancerFamily::GhostSr));
+        assert_eq!(detect_family(None, None, Path::new("/m/GPEN-BFR-256.onnx"), Some(256)), Ok(EnhancerFamily::Gpen));
+        assert_eq!(detect_family(None, None, Path::new("/m/GFPGANv1.4.onnx"), Some(512)), Ok(EnhancerFamily::Gfpgan));
+        assert_eq!(detect_family(None, None, p, Some(512)), Ok(EnhancerFamily::Gfpgan));
+        let e = detect_family(None, None, p, Some(256)).unwrap_err();
+        assert!(e.contains("family=ghost-sr") && e.contains("/m/enhancer.onnx"), "{e}");
+        let e = detect_family(None, None, p, Some(100)).unwrap_err();
+        assert!(e.contains("/m/enhancer.onnx") && e.contains("100x100"), "{e}");
+    }
+
+    #[test]
+    fn ghost_sr_identity_is_bit_exact_and_blend_mixes() {
+        let spec = EnhancerSpec { family: EnhancerFamily::GhostSr, in_size: 256, out_size: 256 };
+        let crop = textured(256);
+        let f2c = Affine2([0.8, 0.1, -30.0, -0.1, 0.8, 12.0]);
+        let job = EnhanceJob { crop: &crop, frame_to_crop: f2c, keypoints: job_keypoints(&f2c) };
+        let mut x = Vec::new();
+        let p = spec.prepare(&job, &mut x);
+        assert!(x.iter().all(|v| (0.0..=1.0).contains(v)));
+        let (out, affine) = spec.finish(&job, &p, &x, 1.0);
+        assert_eq!(out, crop);
+        assert_eq!(affine, f2c);
+        // A negative tanh output clamps to 0; the inverted image averages to (e+o+1)/2 at blend 0.5.
+        let inverted: Vec<f32> = x.iter().map(|v| 1.0 - v).collect();
+        let (half, _) = spec.finish(&job, &p, &inverted, 0.5);
+        for (h, o) in half.data.iter().zip(&crop.data) {
+            assert_eq!(*h as u32, (255 - *o as u32 + *o as u32 + 1) / 2);
+        }
+        let (none, _) = spec.finish(&job, &p, &inverted, 0.0);
+        assert_eq!(none, crop);
+        let negative = vec![-0.5f32; x.len()];
+        assert!(spec.finish(&job, &p, &negative, 1.0).0.data.iter().all(|&v| v == 0));
+    }
+
+    #[test]
+    fn template_round_trip_keeps_the_crop_and_maps_keypoints_onto_ffhq() {
+        let crop = textured(256);
+        let f2c = Affine2([0.9, 0.2, -100.0, -0.2, 0.9, 40.0]);
+        let job = EnhanceJob { crop: &crop, frame_to_crop: f2c, keypoints: job_keypoints(&f2c) };
+        for (family, n) in [(EnhancerFamily::Gfpgan, 512), (EnhancerFamily::Gpen, 256)] {
+            let spec = EnhancerSpec { family, in_size: n, out_size: n };
+            let mut x = Vec::new();
+            let p = spec.prepare(&job, &mut x);
+            assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)));
+            // The keypoints land on the template (a least-squares fit: within a few pixels).
+            let tpl = EnhancerSpec::template(n);
+            for (k, kp) in job.keypoints.iter().enumerate() {
+                let (cx, cy) = f2c.apply(kp[0] as f64, kp[1] as f64);
+                let (tx, ty) = p.crop_to_input.apply(cx, cy);
+                assert!((tx - tpl[k][0]).abs() < 12.0 * n as f64 / 512.0 && (ty - tpl[k][1]).abs() < 12.0 * n as f64 / 512.0, "{family:?} kp {k}: {tx},{ty}");
+            }
+            let (out, affine) = spec.finish(&job, &p, &x, 1.0);
+            assert_eq!((out.width, out.height), (n, n));
+            assert_eq!(affine, f2c.then(&resize_affine(256, n)));
+            let reference = crate::vision::resize_rgb(&crop, n, n, crate::vision::Filter::Bilinear);
+            let db = psnr(&out, &reference);
+            assert!(db >= 40.0, "{family:?}: {db:.1} dB");
+        }
+    }
+
+    #[test]
+    fn outside_the_template_view_the_crop_falls_back_softly() {
+        // A crop whose face is small: the template view covers only its middle.
+        let crop = textured(256);
+        let spec = EnhancerSpec { family: EnhancerFamily::Gfpgan, in_size: 512, out_size: 512 };
+        let shrink = Affine2([0.4, 0.0, 77.0, 0.0, 0.4, 77.0]);
+        let keypoints = job_keypoints(&Affine2::identity()).map(|p| {
+            let (x, y) = shrink.apply(p[0] as f64, p[1] as f64);
+            [x as f32, y as f32]
+        });
+        let job = EnhanceJob { crop: &crop, frame_to_crop: Affine2::identity(), keypoints };
+        let mut x = Vec::new();
+        let p = spec.prepare(&job, &mut x);
+        // A model that outputs black: the border of the new crop keeps the old (upscaled) crop.
+        let black = vec![-1.0f32; x.len()];
+        let (out, _) = spec.finish(&job, &p, &black, 1.0);
+        let reference = crate::vision::resize_rgb(&crop, 512, 512, crate::vision::Filter::Bilinear);
+        assert!(out.get(5, 5).iter().zip(reference.get(5, 5)).all(|(a, b)| (*a as i32 - b as i32).abs() <= 1));
+        assert_eq!(out.get(256, 256), [0, 0, 0]);
+        // No hard step along a row crossing the view's edge.
+        let row: Vec<i32> = (0..512).map(|x| out.get(x, 256)[1] as i32).collect();
+        let worst = row.windows(2).map(|w| (w[1] - w[0]).abs()).max().unwrap();
+        assert!(worst < 40, "largest step {worst}");
+    }
+}
