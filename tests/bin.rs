@@ -145,22 +145,37 @@ fn properties_reach_the_children() {
         .downcast::<gst::Bin>()
         .unwrap();
     let child = |name: &str| bin.by_name(name).unwrap();
-    assert_eq!(child("ghostfacedetect").property::<u32>("interval"), 4);
-    assert_eq!(child("ghostfaceswap").property::<Option<String>>("detector").as_deref(), Some("mtcnn"));
-    assert_eq!(child("ghostfaceswap").property::<f32>("similarity-threshold"), 0.4);
+    assert_eq!(child("detect").property::<u32>("interval"), 4);
+    assert_eq!(child("swap").property::<Option<String>>("detector").as_deref(), Some("mtcnn"));
+    assert_eq!(child("swap").property::<f32>("similarity-threshold"), 0.4);
     assert_eq!(bin.property::<u32>("interval"), 4);
-    for name in ["ghostfacedetect", "ghostfaceswap", "ghostfaceblend"] {
+    for name in ["detect", "swap", "blend"] {
         assert_eq!(child(name).property_value("execution-provider").serialize().unwrap().as_str(), "cpu", "{name}");
     }
-    assert_eq!(child("ghostfaceblend").property_value("mask").serialize().unwrap().as_str(), "box");
+    assert_eq!(child("blend").property_value("mask").serialize().unwrap().as_str(), "box");
     // Defaults come from the children.
     assert_eq!(bin.property::<Option<String>>("model").as_deref(), Some("ghost_2_256"));
     // No enhancer unless one is set.
-    assert!(bin.by_name("ghostfaceenhance").is_none());
+    assert!(bin.by_name("enhance").is_none());
 }
 
 #[test]
 fn a_missing_model_is_an_error_message_not_a_crash() {
     let err = util::run_frames("ghostfaceswapbin source=x.jpg", &clip(1)).unwrap_err();
     assert!(err.contains("ghost_2_256") && err.contains("paste"), "{err}");
+}
+
+#[test]
+fn an_enhancer_is_spliced_in_only_when_set() {
+    let frames = clip(3);
+    let middle = format!(
+        "ghostfaceswapbin name=bin model={} source-embedding={} enhancer={}",
+        test_model("swapper_identity.onnx"),
+        embedding(),
+        test_model("enhancer_gfpgan_identity.onnx")
+    );
+    let out = util::run_frames(&middle, &frames).unwrap();
+    assert_eq!(out.len(), 3);
+    let faces = FacesMeta::from_buffer(&out[2]).unwrap().faces;
+    assert!(faces.iter().any(|f| f.swap.as_ref().is_some_and(|s| s.crop.width == 512)), "crops went through the enhancer");
 }

@@ -100,3 +100,55 @@ fn bad_and_missing_models_fail_at_start_naming_the_file() {
     let err = run(&format!("model={}", test_model("swapper_identity.onnx"))).unwrap_err();
     assert!(err.contains("swapper_identity.onnx"), "{err}");
 }
+
+#[test]
+fn the_full_chain_with_a_512_enhancer_reproduces_the_frame() {
+    // detect → swap (identity) → enhance (identity, 512) → blend (box, no blur): the enhanced crop
+    // and its updated affine must paste back onto the very same pixels.
+    // A smooth frame (downscaled, then upscaled): on a sharp one the four bilinear resamplings of the
+    // round trip (frame → 256 crop → 512 template → 512 crop → frame) would blur fine detail, and
+    // that loss is not what this test is about; a wrong affine would still show at once.
+    let small = resize_rgb(&photo("obama.jpg"), 228, 284, Filter::Area);
+    let img = resize_rgb(&small, 455, 568, Filter::Bilinear);
+    let middle = format!(
+        "{} ! ghostfaceenhance model={} ! ghostfaceblend mask=box erode=0 blur=0",
+        swap_chain(),
+        test_model("enhancer_gfpgan_identity.onnx")
+    );
+    let out = run_frames(&middle, std::slice::from_ref(&img)).unwrap();
+    let faces = FacesMeta::from_buffer(&out[0]).unwrap().faces;
+    assert!(faces.iter().any(|f| f.swap.as_ref().is_some_and(|s| s.crop.width == 512)), "the crop was enhanced to 512");
+    let result = util::buffer_to_rgb(&out[0], img.width, img.height);
+    let p = psnr(&result, &img);
+    let within_one = result.data.iter().zip(&img.data).filter(|(a, b)| a.abs_diff(**b) <= 1).count() as f64 / img.data.len() as f64;
+    eprintln!("chain PSNR {p:.1} dB, {:.1} % of values within one level", within_one * 100.0);
+    // Not every value within one level as in the blend round trip: the 512 template round trip
+    // adds two bilinear resamplings, which soften edges by a few levels. The paste-back position is
+    // what this test proves: the unshifted frame matches better than any one-pixel shift.
+    assert!(p >= 45.0, "PSNR {p:.1} dB");
+    // Inside the face, where the crop was pasted.
+    let face = faces.iter().find(|f| f.swap.is_some()).unwrap();
+    let (x0, y0) = ((face.bbox[0].max(1.0)) as usize, (face.bbox[1].max(1.0)) as usize);
+    let (x1, y1) = ((face.bbox[2] as usize).min(img.width - 2), (face.bbox[3] as usize).min(img.height - 2));
+    let shifted_psnr = |dx: isize, dy: isize| {
+        let mut mse = 0.0;
+        let mut n = 0usize;
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let (sx, sy) = ((x as isize + dx) as usize, (y as isize + dy) as usize);
+                for c in 0..3 {
+                    let d = result.get(x, y)[c] as f64 - img.get(sx, sy)[c] as f64;
+                    mse += d * d;
+                    n += 1;
+                }
+            }
+        }
+        10.0 * (255.0f64 * 255.0 / (mse / n as f64).max(1e-12)).log10()
+    };
+    let centre = shifted_psnr(0, 0);
+    eprintln!("face region: {centre:.1} dB unshifted, {:.1} dB shifted by one pixel", shifted_psnr(1, 0));
+    for (dx, dy) in [(-1, 0), (1, 0), (0, -1), (0, 1)] {
+        let shifted = shifted_psnr(dx, dy);
+        assert!(shifted < centre - 3.0, "a shift of ({dx},{dy}) fits as well ({shifted:.1} vs {centre:.1} dB): the affine is off");
+    }
+}

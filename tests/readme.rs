@@ -13,18 +13,11 @@ use std::time::{Duration, Instant};
 
 const RUN_MARKER: &str = "<!-- run-in-test -->";
 
-/// README.md when it carries the markers, else docs/README-parts.md.
 fn readme() -> (PathBuf, String) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let main = root.join("README.md");
-    if let Ok(text) = std::fs::read_to_string(&main) {
-        if text.contains(gen_docs::BEGIN) || text.contains(RUN_MARKER) {
-            return (main, text);
-        }
-    }
-    let parts = root.join("docs/README-parts.md");
-    let text = std::fs::read_to_string(&parts).unwrap();
-    (parts, text)
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(gen_docs::BEGIN) && text.contains(RUN_MARKER), "README.md lost its markers");
+    (path, text)
 }
 
 #[test]

@@ -10,7 +10,7 @@ use gst::prelude::*;
 
 /// `false`: the explicit `ghostfacedetect ! ghostfacetrack ! ghostfaceswap ! ghostfaceblend` chain.
 /// `true`: the one-element `ghostfaceswapbin` (switch once the bin is merged).
-pub const USE_SWAPBIN: bool = false;
+pub const USE_SWAPBIN: bool = true;
 
 /// Registers the statically linked plugin (once per process).
 pub fn init() -> Result<()> {
@@ -106,7 +106,7 @@ fn prop(out: &mut String, name: &str, value: Option<impl ToString>) {
 }
 
 /// The pipeline fragment that swaps faces: raw video of any format in, the same format out.
-/// Element names: `detect`, `track`, `swap`, `blend` (explicit chain only).
+/// Element names: `detect`, `track`, `swap`, `blend` (the bin names its children the same).
 pub fn swap_chain(o: &SwapOpts, model: &str) -> String {
     let ep = o.execution_provider.as_deref();
     let dev = o.device_id;
@@ -128,6 +128,8 @@ pub fn swap_chain(o: &SwapOpts, model: &str) -> String {
         }
         prop(&mut s, "interval", o.interval);
         prop(&mut s, "device-id", dev);
+        // The bin returns the input's format; the converter lets downstream ask for another.
+        s.push_str(" ! videoconvert");
         return s;
     }
     let mut detect = String::from("ghostfacedetect name=detect");

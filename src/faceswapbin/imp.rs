@@ -51,6 +51,17 @@ fn factory_name(role: Role) -> &'static str {
     }
 }
 
+/// Children are named by their role, so applications can find them (`bin.by_name("swap")`).
+fn child_name(role: Role) -> &'static str {
+    match role {
+        Role::Detect => "detect",
+        Role::Track => "track",
+        Role::Swap => "swap",
+        Role::Enhance => "enhance",
+        Role::Blend => "blend",
+    }
+}
+
 fn child_type(role: Role) -> glib::Type {
     match role {
         Role::Detect => crate::facedetect::FaceDetect::static_type(),
@@ -166,7 +177,7 @@ impl FaceSwapBin {
         let out_filter = make("capsfilter", "out-format");
         let mut children = HashMap::new();
         for role in [Role::Detect, Role::Track, Role::Swap, Role::Blend] {
-            children.insert(role, make(factory_name(role), factory_name(role)));
+            children.insert(role, make(factory_name(role), child_name(role)));
         }
         let (q1, q2, q3) = (queue("queue-detect"), queue("queue-track"), queue("queue-swap"));
         let order = [
@@ -201,7 +212,7 @@ impl FaceSwapBin {
         let bin = self.obj();
         let blend = chain.children[&Role::Blend].clone();
         if wanted {
-            let Ok(enhance) = gst::ElementFactory::make(factory_name(Role::Enhance)).name("ghostfaceenhance").build() else {
+            let Ok(enhance) = gst::ElementFactory::make(factory_name(Role::Enhance)).name(child_name(Role::Enhance)).build() else {
                 gst::element_imp_error!(self, gst::CoreError::MissingPlugin, ["ghostfaceenhance is not available in this build"]);
                 return Err(gst::StateChangeError);
             };
