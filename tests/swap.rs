@@ -240,11 +240,19 @@ fn frames_without_faces_pass_untouched() {
 #[test]
 fn changing_the_source_while_playing_does_not_stall_the_stream() {
     util::init();
-    let img = photo("biden.jpg");
-    let (w, h) = (img.width, img.height);
+    // Small frames (cheap per frame) against a slow recomputation (several large photos): frames
+    // must keep coming with the old identity until the new one is ready.
+    let big = photo("biden.jpg");
+    let frame = PackedFrame { data: &big.data, width: big.width, height: big.height, stride: big.width * 3, layout: PixelLayout::Rgb };
+    let img = gstghost::vision::resize_rgb(
+        &gstghost::vision::unpack_rgb(&frame, gstghost::vision::Rect::new(300, 40, 540, 600)),
+        216,
+        240,
+        gstghost::vision::Filter::Area,
+    );
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time is-live=true caps=video/x-raw,format=RGB,width={w},height={h},framerate=30/1 ! \
-         ghostfacedetect min-face-size=120 ! ghostfaceswap name=swap model=paste source={} ! appsink name=sink sync=false",
+        "appsrc name=src format=time is-live=true caps=video/x-raw,format=RGB,width=216,height=240,framerate=30/1 ! \
+         ghostfacedetect min-face-size=60 ! ghostfaceswap name=swap model=paste source={} ! appsink name=sink sync=false",
         util::data("obama.jpg").display()
     ))
     .unwrap()
@@ -258,30 +266,38 @@ fn changing_the_source_while_playing_does_not_stall_the_stream() {
         let faces = FacesMeta::from_buffer(sample.buffer().unwrap()).unwrap().faces;
         faces.iter().find_map(|f| f.swap.as_ref().map(|s| (*s.crop).clone())).unwrap()
     };
-    let mut worst = Duration::ZERO;
-    let mut crops = Vec::new();
-    for i in 0..40u64 {
-        if i == 5 {
-            // Several photos at full detection cost: the recomputation takes far longer than a
-            // frame, and the stream must not wait for it.
-            let p = util::data("obama_partial_face.jpg").display().to_string();
-            swap.set_property("source", format!("{p};{p};{p};{p}"));
-        }
-        let t = Instant::now();
+    let mut push = |i: u64| {
         src.push_buffer(util::rgb_buffer(&img, i * 33)).unwrap();
-        crops.push(crop_of(sink.pull_sample().unwrap()));
-        worst = worst.max(t.elapsed());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        crop_of(sink.pull_sample().unwrap())
+    };
+    let first = push(0);
+    let p = util::data("biden.jpg").display().to_string();
+    swap.set_property("source", [p.as_str(); 6].join(";"));
+    let started = Instant::now();
+    let mut during = 0;
+    let mut slowest = Duration::ZERO;
+    let mut i = 1;
+    let switched = loop {
+        let t = Instant::now();
+        let crop = push(i);
+        slowest = slowest.max(t.elapsed());
+        i += 1;
+        if crop != first {
+            break true;
+        }
+        during += 1;
+        if started.elapsed() > Duration::from_secs(60) {
+            break false;
+        }
+    };
+    let took = started.elapsed();
     let _ = src.end_of_stream();
     pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(crops[0], crops[5], "the old identity is used until the new one is ready");
-    assert_ne!(crops[0], crops[39], "the new identity arrived");
-    let switched_at = crops.iter().position(|c| c != &crops[0]).unwrap();
-    // Frames kept coming with the old identity while the new one was computed. (No absolute
-    // time bound: the machines are noisy; the slowest frame is printed.)
-    assert!(switched_at >= 8, "only {} frames were delivered during the recomputation", switched_at - 5);
-    eprintln!("new identity after {} frames; slowest frame {worst:?}", switched_at - 5);
+    eprintln!("new identity after {took:?}; {during} frames delivered meanwhile, the slowest in {slowest:?}");
+    assert!(switched, "the new identity never arrived");
+    // No frame waited for the whole recomputation: many frames came while it ran.
+    assert!(during >= 5, "only {during} frames were delivered during the recomputation ({took:?})");
+    assert!(slowest < took / 2, "a frame took {slowest:?} of the {took:?} recomputation");
 }
 
 
