@@ -143,6 +143,10 @@ def to_fp16(src, dst):
 def verify(path, reference, inputs, tol, threads=0):
     import onnxruntime as ort
     so = ort.SessionOptions()
+    # The check is about the exported graph, so ORT runs it as written: its fusions (folding the
+    # encoder's batch norms into the convolutions, ...) reorder float operations and, through the
+    # deep 3-block AAD stack, move outputs by ~2e-4 on their own.
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if threads:
         so.intra_op_num_threads = threads
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
