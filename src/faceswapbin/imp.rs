@@ -139,6 +139,8 @@ pub struct FaceSwapBin {
     chain: Mutex<Option<Chain>>,
     /// The enhancer model; the enhancer exists only while it is set.
     enhancer_model: Mutex<Option<String>>,
+    /// Why the chain could not be built (a missing element), reported at the first state change.
+    build_error: Mutex<Option<String>>,
 }
 
 #[glib::object_subclass]
@@ -150,36 +152,38 @@ impl ObjectSubclass for FaceSwapBin {
     fn with_class(klass: &Self::Class) -> Self {
         let sinkpad = gst::GhostPad::builder_from_template(&klass.pad_template("sink").unwrap()).name("sink").build();
         let srcpad = gst::GhostPad::builder_from_template(&klass.pad_template("src").unwrap()).name("src").build();
-        Self { sinkpad, srcpad, chain: Mutex::new(None), enhancer_model: Mutex::new(None) }
+        Self { sinkpad, srcpad, chain: Mutex::new(None), enhancer_model: Mutex::new(None), build_error: Mutex::new(None) }
     }
 }
 
-fn make(factory: &str, name: &str) -> gst::Element {
-    gst::ElementFactory::make(factory).name(name).build().unwrap_or_else(|e| panic!("element {factory} missing: {e}"))
+fn make(factory: &str, name: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory)
+        .name(name)
+        .build()
+        .map_err(|_| format!("element {factory} is missing (install gstreamer1.0-plugins-base and the core elements)"))
 }
 
-fn queue(name: &str) -> gst::Element {
+fn queue(name: &str) -> Result<gst::Element, String> {
+    let q = make("queue", name)?;
     // A few frames are enough to decouple the stages; larger queues only hold memory.
-    gst::ElementFactory::make("queue")
-        .name(name)
-        .property("max-size-buffers", 3u32)
-        .property("max-size-bytes", 0u32)
-        .property("max-size-time", 0u64)
-        .build()
-        .expect("queue (coreelements)")
+    q.set_property("max-size-buffers", 3u32);
+    q.set_property("max-size-bytes", 0u32);
+    q.set_property("max-size-time", 0u64);
+    Ok(q)
 }
 
 impl FaceSwapBin {
-    fn build_chain(&self) -> Chain {
+    /// Creates and links the children; a missing element is reported at the first state change.
+    fn build_chain(&self) -> Result<Chain, String> {
         let bin = self.obj();
-        let in_convert = make("videoconvert", "in-convert");
-        let out_convert = make("videoconvert", "out-convert");
-        let out_filter = make("capsfilter", "out-format");
+        let in_convert = make("videoconvert", "in-convert")?;
+        let out_convert = make("videoconvert", "out-convert")?;
+        let out_filter = make("capsfilter", "out-format")?;
         let mut children = HashMap::new();
         for role in [Role::Detect, Role::Track, Role::Swap, Role::Blend] {
-            children.insert(role, make(factory_name(role), child_name(role)));
+            children.insert(role, make(factory_name(role), child_name(role))?);
         }
-        let (q1, q2, q3) = (queue("queue-detect"), queue("queue-track"), queue("queue-swap"));
+        let (q1, q2, q3) = (queue("queue-detect")?, queue("queue-track")?, queue("queue-swap")?);
         let order = [
             &in_convert,
             &children[&Role::Detect],
@@ -192,11 +196,12 @@ impl FaceSwapBin {
             &out_convert,
             &out_filter,
         ];
-        bin.add_many(order).expect("adding children");
-        gst::Element::link_many(order).expect("linking the chain");
-        self.sinkpad.set_target(Some(&in_convert.static_pad("sink").unwrap())).unwrap();
-        self.srcpad.set_target(Some(&out_filter.static_pad("src").unwrap())).unwrap();
-        Chain { children, swap_queue: q3, out_filter }
+        bin.add_many(order).map_err(|e| e.to_string())?;
+        gst::Element::link_many(order).map_err(|e| e.to_string())?;
+        let target = |e: &gst::Element, pad: &str| e.static_pad(pad).ok_or(format!("{} has no {pad} pad", e.name()));
+        self.sinkpad.set_target(Some(&target(&in_convert, "sink")?)).map_err(|e| e.to_string())?;
+        self.srcpad.set_target(Some(&target(&out_filter, "src")?)).map_err(|e| e.to_string())?;
+        Ok(Chain { children, swap_queue: q3, out_filter })
     }
 
     /// Adds or removes the enhancer (only present when `enhancer` is set); called in NULL/READY.
@@ -204,7 +209,11 @@ impl FaceSwapBin {
         let model = self.enhancer_model.lock().unwrap().clone().filter(|s| !s.is_empty());
         let wanted = model.is_some();
         let mut guard = self.chain.lock().unwrap();
-        let chain = guard.as_mut().expect("chain built in constructed");
+        let Some(chain) = guard.as_mut() else {
+            let why = self.build_error.lock().unwrap().clone().unwrap_or_default();
+            gst::element_imp_error!(self, gst::CoreError::MissingPlugin, ["ghostfaceswapbin could not build its chain: {}", why]);
+            return Err(gst::StateChangeError);
+        };
         let present = chain.children.contains_key(&Role::Enhance);
         if wanted == present {
             return Ok(());
@@ -221,15 +230,16 @@ impl FaceSwapBin {
             for name in ["execution-provider", "device-id"] {
                 enhance.set_property_from_value(name, &chain.children[&Role::Detect].property_value(name));
             }
-            let q4 = queue("queue-enhance");
+            let Ok(q4) = queue("queue-enhance") else { return Err(gst::StateChangeError) };
             chain.swap_queue.unlink(&blend);
-            bin.add_many([&enhance, &q4]).unwrap();
+            bin.add_many([&enhance, &q4]).map_err(|_| gst::StateChangeError)?;
             gst::Element::link_many([&chain.swap_queue, &enhance, &q4, &blend]).map_err(|_| gst::StateChangeError)?;
             chain.children.insert(Role::Enhance, enhance);
         } else {
-            let enhance = chain.children.remove(&Role::Enhance).unwrap();
-            let q4 = bin.by_name("queue-enhance").unwrap();
-            bin.remove_many([&enhance, &q4]).unwrap();
+            let enhance = chain.children.remove(&Role::Enhance).expect("present, checked above");
+            if let Some(q4) = bin.by_name("queue-enhance") {
+                bin.remove_many([&enhance, &q4]).map_err(|_| gst::StateChangeError)?;
+            }
             chain.swap_queue.link(&blend).map_err(|_| gst::StateChangeError)?;
         }
         Ok(())
@@ -295,13 +305,21 @@ impl ObjectImpl for FaceSwapBin {
             return self.enhancer_model.lock().unwrap().to_value();
         }
         let chain = self.chain.lock().unwrap();
-        chain.as_ref().expect("chain built in constructed").children[&role].property_value(child_prop)
+        match chain.as_ref() {
+            Some(c) => c.children[&role].property_value(child_prop),
+            None => pspec.default_value().clone(),
+        }
     }
 
     fn constructed(&self) {
         self.parent_constructed();
-        let chain = self.build_chain();
-        *self.chain.lock().unwrap() = Some(chain);
+        match self.build_chain() {
+            Ok(chain) => *self.chain.lock().unwrap() = Some(chain),
+            Err(e) => {
+                gst::error!(CAT, imp = self, "{e}");
+                *self.build_error.lock().unwrap() = Some(e);
+            }
+        }
         let obj = self.obj();
         obj.add_pad(&self.sinkpad).unwrap();
         obj.add_pad(&self.srcpad).unwrap();
