@@ -85,6 +85,10 @@ def random_checkpoint(model, seed=0):
             sd[k] = t / t.norm()
         elif k.endswith("bn3.weight"):  # residual branches start small so 49 blocks stay O(1)
             sd[k] = 0.1 + 0.01 * torch.randn(v.shape, generator=g)
+        elif v.dim() == 2 and k.startswith("generator."):
+            # The AAD layers' identity Linears, with GHOST's own init (weight_init: N(0, 0.001)); the
+            # unit-scale alternative compounds through three blocks into float32 noise above 1e-4.
+            sd[k] = 0.001 * torch.randn(v.shape, generator=g)
         elif v.dim() == 1:  # norm scales, PReLU slopes
             sd[k] = 1.0 + 0.1 * torch.randn(v.shape, generator=g) if "prelu" not in k else 0.25 + 0 * v
         else:
