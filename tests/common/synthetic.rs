@@ -38,6 +38,11 @@ impl Truth {
     pub fn height(&self) -> f32 {
         self.bbox[3] - self.bbox[1]
     }
+
+    /// The same face on the clip rendered at `scale` × its size (`render_scaled`).
+    pub fn scaled(&self, scale: f32) -> Truth {
+        Truth { bbox: self.bbox.map(|v| v * scale), keypoints: self.keypoints.map(|p| p.map(|v| v * scale)) }
+    }
 }
 
 /// The photo → frame transform at frame `i`: scale and rotation about the face centre, then the
@@ -87,6 +92,13 @@ pub fn render(photo: &RgbImage, i: usize) -> RgbImage {
     let crop_to_photo = Affine2::translate(CROP[0] as f64, CROP[1] as f64);
     let m = crop_to_photo.then(&path(i));
     warp_affine_rgb(photo, &m, WIDTH, HEIGHT, Border::Constant([96, 110, 96]))
+}
+
+/// Frame `i` rendered at `scale` × the clip's size (the true face: `truth(i).scaled(scale)`).
+pub fn render_scaled(photo: &RgbImage, i: usize, scale: f64) -> RgbImage {
+    let m = Affine2::translate(CROP[0] as f64, CROP[1] as f64).then(&path(i)).then(&Affine2::scale(scale, scale));
+    let (w, h) = ((WIDTH as f64 * scale).round() as usize, (HEIGHT as f64 * scale).round() as usize);
+    warp_affine_rgb(photo, &m, w, h, Border::Constant([96, 110, 96]))
 }
 
 /// Two faces crossing paths: A left → right, B right → left, 20 px apart vertically, 100 px boxes.
