@@ -266,7 +266,7 @@ fn changing_the_source_while_playing_does_not_stall_the_stream() {
         let faces = FacesMeta::from_buffer(sample.buffer().unwrap()).unwrap().faces;
         faces.iter().find_map(|f| f.swap.as_ref().map(|s| (*s.crop).clone())).unwrap()
     };
-    let mut push = |i: u64| {
+    let push = |i: u64| {
         src.push_buffer(util::rgb_buffer(&img, i * 33)).unwrap();
         crop_of(sink.pull_sample().unwrap())
     };
