@@ -19,7 +19,7 @@ use crate::runtime::{
     load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec,
 };
 use crate::vision::pixel::PixelLayout;
-use crate::vision::resize::{resize_f32_rgb, resize_packed};
+use crate::vision::resize::{resize_f32_rgb, resize_packed_rows};
 use crate::vision::{Filter, PackedFrame};
 
 const THRESHOLDS: [f32; 3] = [0.6, 0.7, 0.7];
@@ -346,16 +346,17 @@ impl Mtcnn {
     /// transposed (x-major: element (x, y, c) at `(x*hs + y)*3 + c`).
     fn pyramid_level(&mut self, w: usize, h: usize, ws: usize, hs: usize) {
         let frame = PackedFrame { data: &self.rgb, width: w, height: h, stride: w * 3, layout: PixelLayout::Rgb };
-        let level = resize_packed(&frame, ws, hs, Filter::Area);
         self.pyramid.resize(ws * hs * 3, 0.0);
-        for (y, row) in level.data.chunks_exact(ws * 3).enumerate() {
+        let pyramid = &mut self.pyramid;
+        // Rows are normalised as they come out of the resize: no intermediate level image.
+        resize_packed_rows(&frame, ws, hs, Filter::Area, |y, row| {
             for (x, px) in row.chunks_exact(3).enumerate() {
                 let o = (x * hs + y) * 3;
                 for c in 0..3 {
-                    self.pyramid[o + c] = (px[c] as f32 - 127.5) * NORM;
+                    pyramid[o + c] = (px[c] as f32 - 127.5) * NORM;
                 }
             }
-        }
+        });
     }
 
     /// Runs P-Net on the current pyramid level and generates candidate boxes (reference
