@@ -84,6 +84,9 @@ impl Mtcnn {
     /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from a folder and checks their contracts.
     pub fn open(dir: &Path, options: &SessionOptions) -> Result<Mtcnn, RuntimeError> {
         use Dim::{Any, Fixed};
+        // Three sessions take turns with single-threaded pyramid and crop work in between; spinning
+        // workers of one would starve the others (see `SessionOptions::intra_op_spinning`).
+        let options = &SessionOptions { intra_op_spinning: false, ..options.clone() };
         let pnet = load_session(&dir.join("pnet.onnx"), options)?;
         check_by_name(
             &pnet,
