@@ -132,7 +132,13 @@ impl ModelProps {
                 .unwrap_or_else(std::env::temp_dir)
                 .join("gst-ghost/tensorrt")
         });
-        SessionOptions { provider: self.provider, device_id: self.device_id, threads: self.threads, trt_cache_dir }
+        SessionOptions {
+            provider: self.provider,
+            device_id: self.device_id,
+            threads: self.threads,
+            trt_cache_dir,
+            ..Default::default()
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use crate::runtime::{
     load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec,
 };
 use crate::vision::pixel::PixelLayout;
-use crate::vision::resize::{resize_f32_rgb, resize_packed};
+use crate::vision::resize::{resize_f32_rgb, resize_packed_rows};
 use crate::vision::{Filter, PackedFrame};
 
 const THRESHOLDS: [f32; 3] = [0.6, 0.7, 0.7];
@@ -33,8 +33,8 @@ pub struct Mtcnn {
     onet: Arc<ModelSession>,
     /// The frame as tightly packed RGB.
     rgb: Vec<u8>,
-    /// P-Net input (transposed NHWC) for the current scale.
-    pyramid: Vec<f32>,
+    /// P-Net inputs (transposed NHWC): the level being run and the next one.
+    pyramid: [Vec<f32>; 2],
     /// Zero-padded crop (float RGB).
     crop: Vec<f32>,
     /// One resized crop (size×size RGB).
@@ -84,6 +84,9 @@ impl Mtcnn {
     /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from a folder and checks their contracts.
     pub fn open(dir: &Path, options: &SessionOptions) -> Result<Mtcnn, RuntimeError> {
         use Dim::{Any, Fixed};
+        // Three sessions take turns with single-threaded pyramid and crop work in between; spinning
+        // workers of one would starve the others (see `SessionOptions::intra_op_spinning`).
+        let options = &SessionOptions { intra_op_spinning: false, ..options.clone() };
         let pnet = load_session(&dir.join("pnet.onnx"), options)?;
         check_by_name(
             &pnet,
@@ -126,7 +129,7 @@ impl Mtcnn {
             rnet,
             onet,
             rgb: Vec::new(),
-            pyramid: Vec::new(),
+            pyramid: Default::default(),
             crop: Vec::new(),
             out: Vec::new(),
             batch: Vec::new(),
@@ -159,18 +162,44 @@ impl Mtcnn {
         self.unpack(frame);
 
         // ---- stage 1: P-Net over the pyramid ----
+        let levels: Vec<(f64, usize, usize)> = scales
+            .iter()
+            .map(|&scale| (scale, (w as f64 * scale).ceil() as usize, (h as f64 * scale).ceil() as usize))
+            .filter(|&(_, ws, hs)| ws >= 12 && hs >= 12)
+            .collect();
+        // Pipelined: the next level is resized on a helper thread while P-Net runs on this one. The
+        // resize is single-threaded and would otherwise leave the second core idle (2 cores: 5-8 %
+        // per frame; each level's output is unchanged).
+        let [mut cur, mut next] = std::mem::take(&mut self.pyramid);
+        if let Some(&(_, ws, hs)) = levels.first() {
+            pyramid_level(&self.rgb, w, h, ws, hs, &mut cur);
+        }
         let mut total: Vec<Cand> = Vec::new();
-        for &scale in &scales {
-            let ws = (w as f64 * scale).ceil() as usize;
-            let hs = (h as f64 * scale).ceil() as usize;
-            if ws < 12 || hs < 12 {
-                continue;
-            }
-            self.pyramid_level(w, h, ws, hs);
-            let boxes = self.run_pnet(ws, hs, scale)?;
+        for (k, &(scale, ws, hs)) in levels.iter().enumerate() {
+            let (rgb, pnet) = (&self.rgb, &self.pnet);
+            let following = levels.get(k + 1).copied();
+            let boxes = std::thread::scope(|s| {
+                let next = &mut next;
+                let worker = following
+                    .map(|(_, ws2, hs2)| s.spawn(move || pyramid_level(rgb, w, h, ws2, hs2, next)));
+                let boxes = run_pnet(pnet, &cur, ws, hs, scale);
+                if let Some(Err(panic)) = worker.map(|t| t.join()) {
+                    std::panic::resume_unwind(panic);
+                }
+                boxes
+            });
+            std::mem::swap(&mut cur, &mut next);
+            let boxes = match boxes {
+                Ok(b) => b,
+                Err(e) => {
+                    self.pyramid = [cur, next];
+                    return Err(e);
+                }
+            };
             let pick = nms(&boxes, 0.5, false);
             total.extend(pick.into_iter().map(|i| boxes[i]));
         }
+        self.pyramid = [cur, next];
         if total.is_empty() {
             return Ok(Vec::new());
         }
@@ -342,78 +371,6 @@ impl Mtcnn {
         }
     }
 
-    /// INTER_AREA shrink of the RGB frame to ws×hs, rounded to uint8 like OpenCV, normalised and written
-    /// transposed (x-major: element (x, y, c) at `(x*hs + y)*3 + c`).
-    fn pyramid_level(&mut self, w: usize, h: usize, ws: usize, hs: usize) {
-        let frame = PackedFrame { data: &self.rgb, width: w, height: h, stride: w * 3, layout: PixelLayout::Rgb };
-        let level = resize_packed(&frame, ws, hs, Filter::Area);
-        self.pyramid.resize(ws * hs * 3, 0.0);
-        for (y, row) in level.data.chunks_exact(ws * 3).enumerate() {
-            for (x, px) in row.chunks_exact(3).enumerate() {
-                let o = (x * hs + y) * 3;
-                for c in 0..3 {
-                    self.pyramid[o + c] = (px[c] as f32 - 127.5) * NORM;
-                }
-            }
-        }
-    }
-
-    /// Runs P-Net on the current pyramid level and generates candidate boxes (reference
-    /// `__generate_bounding_box`, including its `flipud` quirk for a single candidate).
-    fn run_pnet(&mut self, ws: usize, hs: usize, scale: f64) -> Result<Vec<Cand>, RuntimeError> {
-        let session = self.pnet.clone();
-        let err = |e: ort::Error| session.model_error(e);
-        let tensor =
-            ort::value::TensorRef::from_array_view(([1usize, ws, hs, 3], &self.pyramid[..]))
-                .map_err(err)?;
-        let mut guard = session.lock();
-        let out = guard.run(ort::inputs!["input_1" => tensor]).map_err(err)?;
-        let (rshape, reg) = out["conv2d_4"].try_extract_tensor::<f32>().map_err(err)?;
-        let (pshape, prob) = out["softmax"].try_extract_tensor::<f32>().map_err(err)?;
-        if rshape.len() != 4
-            || pshape.len() != 4
-            || rshape[1] != pshape[1]
-            || rshape[2] != pshape[2]
-        {
-            return Err(session.model_error(format!(
-                "unexpected P-Net output shapes {rshape:?} / {pshape:?}"
-            )));
-        }
-        // Raw outputs are (1, W', H', k): index (col, row) = image (x, y) cell.
-        let (wc, hc) = (pshape[1] as usize, pshape[2] as usize);
-        if prob.len() < wc * hc * 2 || reg.len() < wc * hc * 4 {
-            return Err(session.model_error("P-Net returned too few values"));
-        }
-        let mut cells = Vec::new();
-        for col in 0..wc {
-            for row in 0..hc {
-                let s = prob[(col * hc + row) * 2 + 1];
-                if s >= THRESHOLDS[0] {
-                    cells.push((col, row, s));
-                }
-            }
-        }
-        let flip = cells.len() == 1;
-        Ok(cells
-            .into_iter()
-            .map(|(col, row, s)| {
-                let rc = if flip { wc - 1 - col } else { col };
-                let r = &reg[(rc * hc + row) * 4..(rc * hc + row) * 4 + 4];
-                let (bx, by) = (col as f64, row as f64);
-                Cand {
-                    b: [
-                        ((2.0 * bx + 1.0) / scale).trunc(),
-                        ((2.0 * by + 1.0) / scale).trunc(),
-                        ((2.0 * bx + 12.0) / scale).trunc(),
-                        ((2.0 * by + 12.0) / scale).trunc(),
-                    ],
-                    score: s as f64,
-                    reg: [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64],
-                }
-            })
-            .collect())
-    }
-
     /// Builds the R-Net/O-Net batch: for each (integer) box, the zero-padded crop (reference `pad()`:
     /// crop pixel (ty, tx) = frame pixel (y1-1+ty, x1-1+tx)), INTER_AREA-resized to size×size,
     /// normalised and transposed. Returns false when a crop is empty (the reference then gives up).
@@ -466,6 +423,77 @@ impl Mtcnn {
         self.out = out;
         true
     }
+}
+
+/// INTER_AREA shrink of the RGB frame (`w`×`h`) to ws×hs, rounded to uint8 like OpenCV, normalised and
+/// written transposed into `out` (x-major: element (x, y, c) at `(x*hs + y)*3 + c`).
+fn pyramid_level(rgb: &[u8], w: usize, h: usize, ws: usize, hs: usize, out: &mut Vec<f32>) {
+    let frame = PackedFrame { data: rgb, width: w, height: h, stride: w * 3, layout: PixelLayout::Rgb };
+    out.resize(ws * hs * 3, 0.0);
+    // Rows are normalised as they come out of the resize: no intermediate level image.
+    resize_packed_rows(&frame, ws, hs, Filter::Area, |y, row| {
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            let o = (x * hs + y) * 3;
+            for c in 0..3 {
+                out[o + c] = (px[c] as f32 - 127.5) * NORM;
+            }
+        }
+    });
+}
+
+/// Runs P-Net on one pyramid level (`input`, ws×hs transposed) and generates candidate boxes (reference
+/// `__generate_bounding_box`, including its `flipud` quirk for a single candidate).
+fn run_pnet(session: &ModelSession, input: &[f32], ws: usize, hs: usize, scale: f64) -> Result<Vec<Cand>, RuntimeError> {
+    let err = |e: ort::Error| session.model_error(e);
+    let tensor =
+        ort::value::TensorRef::from_array_view(([1usize, ws, hs, 3], input))
+            .map_err(err)?;
+    let mut guard = session.lock();
+    let out = guard.run(ort::inputs!["input_1" => tensor]).map_err(err)?;
+    let (rshape, reg) = out["conv2d_4"].try_extract_tensor::<f32>().map_err(err)?;
+    let (pshape, prob) = out["softmax"].try_extract_tensor::<f32>().map_err(err)?;
+    if rshape.len() != 4
+        || pshape.len() != 4
+        || rshape[1] != pshape[1]
+        || rshape[2] != pshape[2]
+    {
+        return Err(session.model_error(format!(
+            "unexpected P-Net output shapes {rshape:?} / {pshape:?}"
+        )));
+    }
+    // Raw outputs are (1, W', H', k): index (col, row) = image (x, y) cell.
+    let (wc, hc) = (pshape[1] as usize, pshape[2] as usize);
+    if prob.len() < wc * hc * 2 || reg.len() < wc * hc * 4 {
+        return Err(session.model_error("P-Net returned too few values"));
+    }
+    let mut cells = Vec::new();
+    for col in 0..wc {
+        for row in 0..hc {
+            let s = prob[(col * hc + row) * 2 + 1];
+            if s >= THRESHOLDS[0] {
+                cells.push((col, row, s));
+            }
+        }
+    }
+    let flip = cells.len() == 1;
+    Ok(cells
+        .into_iter()
+        .map(|(col, row, s)| {
+            let rc = if flip { wc - 1 - col } else { col };
+            let r = &reg[(rc * hc + row) * 4..(rc * hc + row) * 4 + 4];
+            let (bx, by) = (col as f64, row as f64);
+            Cand {
+                b: [
+                    ((2.0 * bx + 1.0) / scale).trunc(),
+                    ((2.0 * by + 1.0) / scale).trunc(),
+                    ((2.0 * bx + 12.0) / scale).trunc(),
+                    ((2.0 * by + 12.0) / scale).trunc(),
+                ],
+                score: s as f64,
+                reg: [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64],
+            }
+        })
+        .collect())
 }
 
 fn rerec(b: &mut [f64; 4]) {

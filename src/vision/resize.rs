@@ -68,6 +68,102 @@ fn area_tab(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
     tab
 }
 
+/// [`area_tab`] regrouped for a gather: every destination index gets the same number of taps `k`
+/// (the widest cell; short cells are padded with weight-0 taps on a valid source index), so the
+/// loop has no data-dependent trip count and no scattered read-modify-write (the entry-by-entry
+/// scatter into one accumulator was a store-to-load dependency chain and most of the resize time).
+/// Adding `x * 0.0` leaves a finite sum unchanged and the real taps keep their order, so the sums
+/// are bit-identical to OpenCV's entry-by-entry accumulation.
+struct AreaGather {
+    k: usize,
+    /// `idx[d * k + t]`: source index (already multiplied by the channel count) of tap `t` of `d`.
+    idx: Vec<usize>,
+    /// `w[d * k + t]`: weight of that tap.
+    w: Vec<f32>,
+}
+
+impl AreaGather {
+    fn new(tab: &[(usize, usize, f32)], dst: usize, channels: usize) -> AreaGather {
+        let mut count = vec![0usize; dst];
+        for &(_, d, _) in tab {
+            count[d] += 1;
+        }
+        let k = count.iter().copied().max().unwrap_or(0);
+        let mut idx = vec![usize::MAX; k * dst];
+        let mut w = vec![0f32; k * dst];
+        count.fill(0);
+        for &(s, d, wt) in tab {
+            idx[d * k + count[d]] = s * channels;
+            w[d * k + count[d]] = wt;
+            count[d] += 1;
+        }
+        // Padding taps read the cell's first pixel (any valid index would do).
+        for d in 0..dst {
+            for t in count[d]..k {
+                idx[d * k + t] = idx[d * k];
+            }
+        }
+        AreaGather { k, idx, w }
+    }
+
+    /// Horizontal area sum of one source row into `dst` (`C` interleaved channels). Each destination
+    /// pixel is summed in registers; consecutive pixels are independent, so their add chains overlap
+    /// (a tap-major loop over the destination row measured slower even for 70-tap cells).
+    fn apply<const C: usize>(&self, src: &[f32], dst: &mut [f32]) {
+        let k = self.k;
+        for ((d, idx), w) in dst.chunks_exact_mut(C).zip(self.idx.chunks_exact(k)).zip(self.w.chunks_exact(k)) {
+            let mut acc = [0f32; C];
+            for (&i, &wx) in idx.iter().zip(w) {
+                let s = &src[i..i + C];
+                for c in 0..C {
+                    acc[c] += s[c] * wx;
+                }
+            }
+            // Per-element stores: a block copy of the array reloads it through mismatched-width
+            // stores and stalls store forwarding.
+            for c in 0..C {
+                d[c] = acc[c];
+            }
+        }
+    }
+}
+
+/// INTER_AREA shrink (both axes) of f32 rows with `C` interleaved channels, in OpenCV's order:
+/// horizontal sums per source row, then the weighted sum of those rows. A source row on a cell
+/// boundary feeds two destination rows but is summed once.
+fn area_shrink<const C: usize>(
+    (sw, sh): (usize, usize),
+    (dw, dh): (usize, usize),
+    mut fetch: impl FnMut(usize, &mut [f32]),
+    mut emit: impl FnMut(usize, &[f32]),
+) {
+    let xg = AreaGather::new(&area_tab(sw, dw), dw, C);
+    let yt = area_tab(sh, dh);
+    let mut srow = vec![0f32; sw * C];
+    let mut hbuf = vec![0f32; dw * C];
+    let mut out = vec![0f32; dw * C];
+    let mut have = usize::MAX;
+    let mut cur = usize::MAX;
+    for &(sy, dy, wy) in &yt {
+        if dy != cur {
+            if cur != usize::MAX {
+                emit(cur, &out);
+            }
+            out.fill(0.0);
+            cur = dy;
+        }
+        if sy != have {
+            fetch(sy, &mut srow);
+            xg.apply::<C>(&srow, &mut hbuf);
+            have = sy;
+        }
+        for (o, h) in out.iter_mut().zip(&hbuf) {
+            *o += h * wy;
+        }
+    }
+    emit(cur, &out);
+}
+
 /// Separable resize core on f32 rows with `C` interleaved channels. `fetch(y, row)` fills source row `y`
 /// (`sw * C` floats); `emit(y, row)` receives destination row `y` (`dw * C` floats).
 fn resize_core<const C: usize>(
@@ -80,36 +176,12 @@ fn resize_core<const C: usize>(
     if dw == 0 || dh == 0 || sw == 0 || sh == 0 {
         return;
     }
-    let mut srow = vec![0f32; sw * C];
-    let mut out = vec![0f32; dw * C];
     let shrink = sw >= dw && sh >= dh;
     if filter == Filter::Area && shrink {
-        let xt = area_tab(sw, dw);
-        let yt = area_tab(sh, dh);
-        let mut hbuf = vec![0f32; dw * C];
-        let mut cur = usize::MAX;
-        for &(sy, dy, wy) in &yt {
-            if dy != cur {
-                if cur != usize::MAX {
-                    emit(cur, &out);
-                }
-                out.fill(0.0);
-                cur = dy;
-            }
-            fetch(sy, &mut srow);
-            hbuf.fill(0.0);
-            for &(sx, dx, wx) in &xt {
-                for c in 0..C {
-                    hbuf[dx * C + c] += srow[sx * C + c] * wx;
-                }
-            }
-            for (o, h) in out.iter_mut().zip(&hbuf) {
-                *o += h * wy;
-            }
-        }
-        emit(cur, &out);
-        return;
+        return area_shrink::<C>((sw, sh), (dw, dh), fetch, emit);
     }
+    let mut srow = vec![0f32; sw * C];
+    let mut out = vec![0f32; dw * C];
     let area = filter == Filter::Area;
     let xt = linear_tab(sw, dw, area);
     let yt = linear_tab(sh, dh, area);
@@ -247,45 +319,54 @@ pub(super) fn resize_packed_into(
     dst: &mut [u8],
     dst_stride: usize,
 ) {
+    resize_packed_rows(src, w, h, filter, |y, row| {
+        dst[y * dst_stride..y * dst_stride + w * 3].copy_from_slice(row)
+    });
+}
+
+/// Resizes a packed frame to `w x h` RGB and hands each finished row to `emit(y, row)` (`w * 3` bytes),
+/// so that callers can convert or lay out the result without an intermediate image.
+pub(crate) fn resize_packed_rows(
+    src: &PackedFrame,
+    w: usize,
+    h: usize,
+    filter: Filter,
+    mut emit: impl FnMut(usize, &[u8]),
+) {
+    if w == 0 || h == 0 || src.width == 0 || src.height == 0 {
+        return;
+    }
     let bpp = src.layout.bytes_per_pixel();
-    let mut tmp = vec![0u8; src.width * 3];
+    let fetch_u8 = |y: usize, row: &mut [u8]| {
+        let start = y * src.stride;
+        unpack_row(src.layout, &src.data[start..start + src.width * bpp], row);
+    };
     // OpenCV turns an exact 2x bilinear shrink of 8-bit images into INTER_AREA.
     let halving = src.width == 2 * w && src.height == 2 * h;
     if filter == Filter::Bilinear && !halving {
-        return resize_linear_u8(
-            (src.width, src.height),
-            (w, h),
-            |y, row| {
-                let start = y * src.stride;
-                unpack_row(src.layout, &src.data[start..start + src.width * bpp], row);
-            },
-            |y, row| dst[y * dst_stride..y * dst_stride + w * 3].copy_from_slice(row),
-        );
+        return resize_linear_u8((src.width, src.height), (w, h), fetch_u8, emit);
     }
+    let mut out = vec![0u8; w * 3];
+    let emit_f32 = |y: usize, row: &[f32]| {
+        for (d, s) in out.iter_mut().zip(row) {
+            *d = to_u8(*s);
+        }
+        emit(y, &out);
+    };
+    let mut tmp = vec![0u8; src.width * 3];
+    // Exact 2x bilinear shrinks are INTER_AREA too (resize_core takes the area path for any shrink).
     let filter = if halving { Filter::Area } else { filter };
     resize_core::<3>(
         (src.width, src.height),
         (w, h),
         filter,
         |y, row| {
-            let start = y * src.stride;
-            unpack_row(
-                src.layout,
-                &src.data[start..start + src.width * bpp],
-                &mut tmp,
-            );
+            fetch_u8(y, &mut tmp);
             for (d, s) in row.iter_mut().zip(&tmp) {
                 *d = *s as f32;
             }
         },
-        |y, row| {
-            for (d, s) in dst[y * dst_stride..y * dst_stride + w * 3]
-                .iter_mut()
-                .zip(row)
-            {
-                *d = to_u8(*s);
-            }
-        },
+        emit_f32,
     );
 }
 
