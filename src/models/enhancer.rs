@@ -242,8 +242,12 @@ fn edge_weight(x: f32, y: f32, n: f32, feather: f32) -> f32 {
 
 #[inline(always)]
 fn to_u8(v: f32) -> u8 {
-    // Round half up without the libm call; the clamp makes the truncation a floor.
-    (v.clamp(0.0, 255.0) + 0.5) as u8
+    // Round half up without the libm call; the clamp makes the truncation a floor. `max` first
+    // maps NaN to 0 (as `as u8` did), so the value is always in 0.5..=255.5 and the unchecked
+    // conversion (a plain cvttss2si, no saturation fix-ups) is sound.
+    let v = v.max(0.0).min(255.0) + 0.5;
+    // SAFETY: v is finite and within 0.5..=255.5 (see above).
+    unsafe { v.to_int_unchecked::<i32>() as u8 }
 }
 
 impl EnhancerSpec {
@@ -317,26 +321,132 @@ impl EnhancerSpec {
         let feather = if self.family.uses_template() { (o as f32 * 0.04).max(2.0) } else { 0.0 };
         let m = new_to_out.0.map(|v| v as f32);
         let r = new_to_old.0.map(|v| v as f32);
-        for yy in 0..o {
-            let row = &mut img.data[yy * o * 3..(yy + 1) * o * 3];
-            let (fy, on) = (yy as f32, o as f32);
-            for (xx, px) in row.chunks_exact_mut(3).enumerate() {
+        let k = FinishKernel { y, o, crop, m, r, a, b, blend, feather };
+        // Rows are independent: two halves on two threads (scoped, no allocation to share).
+        let half = (o / 2) * o * 3;
+        let (top, bottom) = img.data.split_at_mut(half);
+        std::thread::scope(|s| {
+            s.spawn(|| k.rows(0, top));
+            k.rows(o / 2, bottom);
+        });
+        (img, new_affine)
+    }
+}
+
+/// The x in `0..n` where `lo ≤ c + d·x ≤ hi`, shrunk by a pixel (and a margin) at both ends so
+/// that the f32 rounding of the per-pixel coordinate can never leave the range: inside it the
+/// fast paths need no clamps or branches, the few pixels outside take the checked path.
+fn span(c: f32, d: f32, lo: f32, hi: f32, n: usize) -> (usize, usize) {
+    let (c, d, lo, hi) = (c as f64, d as f64, lo as f64 + 1e-3, hi as f64 - 1e-3);
+    let (a, b) = if d.abs() < 1e-9 {
+        if c >= lo && c <= hi {
+            (0.0, n as f64)
+        } else {
+            return (0, 0);
+        }
+    } else {
+        let (t0, t1) = ((lo - c) / d, (hi - c) / d);
+        (t0.min(t1).ceil() + 1.0, t0.max(t1).floor())
+    };
+    let a = a.clamp(0.0, n as f64) as usize;
+    let b = b.clamp(0.0, n as f64) as usize;
+    if a < b {
+        (a, b)
+    } else {
+        (0, 0)
+    }
+}
+
+/// The integer part of a coordinate that `span` proved finite and within `0..n` (n ≤ 2^24):
+/// a plain truncating conversion, without the saturation fix-ups of `as usize`.
+#[inline(always)]
+fn floor_in_span(v: f32) -> usize {
+    debug_assert!((0.0..16_777_216.0).contains(&v));
+    // SAFETY: `v` lies in a span (finite, non-negative, far below i32::MAX).
+    unsafe { v.to_int_unchecked::<i32>() as usize }
+}
+
+/// Intersection of two spans (empty as `(0, 0)`).
+fn meet(p: (usize, usize), q: (usize, usize)) -> (usize, usize) {
+    let (a, b) = (p.0.max(q.0), p.1.min(q.1));
+    if a < b {
+        (a, b)
+    } else {
+        (0, 0)
+    }
+}
+
+/// Everything `finish` needs per row of the new crop (template families).
+struct FinishKernel<'a> {
+    y: &'a [f32],
+    o: usize,
+    crop: &'a RgbImage,
+    /// New crop → model output, new crop → old crop.
+    m: [f32; 6],
+    r: [f32; 6],
+    a: f32,
+    b: f32,
+    blend: f32,
+    feather: f32,
+}
+
+impl FinishKernel<'_> {
+    /// Fills the rows from `y0` on into `out` (whole RGB8 rows of the new crop).
+    fn rows(&self, y0: usize, out: &mut [u8]) {
+        let (o, m, r, a, b, blend) = (self.o, self.m, self.r, self.a, self.b, self.blend);
+        let on = o as f32;
+        let plane = o * o;
+        let (p0, rest) = self.y[..3 * plane].split_at(plane);
+        let (p1, p2) = rest.split_at(plane);
+        for (dy, row) in out.chunks_exact_mut(o * 3).enumerate() {
+            let yy = y0 + dy;
+            let fy = yy as f32;
+            let (cx, cy) = (m[1] * fy + m[2], m[4] * fy + m[5]);
+            // Where the edge weight is exactly 1 (and the sample is interior since feather ≥ 2):
+            // one sample of the output, no weight, and the old crop only when blend < 1.
+            // (blend 0 keeps the checked path, which never reads the output.)
+            let (lo, hi) = if self.feather > 0.0 && blend > 0.0 {
+                let (lo, hi) = (self.feather - 0.5, on - 0.5 - self.feather);
+                meet(span(cx, m[0], lo, hi, o), span(cy, m[3], lo, hi, o))
+            } else {
+                (0, 0)
+            };
+            let old_y = r[4] * fy + r[5];
+            for xx in (0..lo).chain(hi..o) {
                 let fx = xx as f32;
-                let (sx, sy) = (m[0] * fx + m[1] * fy + m[2], m[3] * fx + m[4] * fy + m[5]);
-                let w = if feather > 0.0 { blend * edge_weight(sx, sy, on, feather) } else { blend };
-                let enhanced = if w > 0.0 { sample_planes(y, o, sx, sy) } else { [0.0; 3] };
-                let old = if w < 1.0 {
-                    sample_rgb(crop, r[0] * fx + r[2], r[4] * fy + r[5])
-                } else {
-                    [0.0; 3]
-                };
+                let (sx, sy) = (m[0] * fx + cx, m[3] * fx + cy);
+                let w = if self.feather > 0.0 { blend * edge_weight(sx, sy, on, self.feather) } else { blend };
+                let enhanced = if w > 0.0 { sample_planes(self.y, o, sx, sy) } else { [0.0; 3] };
+                let old = if w < 1.0 { sample_rgb(self.crop, r[0] * fx + r[2], old_y) } else { [0.0; 3] };
+                let px = &mut row[xx * 3..xx * 3 + 3];
                 for c in 0..3 {
                     let e = (enhanced[c] * a + b).clamp(0.0, 255.0);
                     px[c] = to_u8(old[c] + w * (e - old[c]));
                 }
             }
+            let row = &mut row[lo * 3..hi * 3];
+            for (i, px) in row.chunks_exact_mut(3).enumerate() {
+                let fx = (lo + i) as f32;
+                let (sx, sy) = (m[0] * fx + cx, m[3] * fx + cy);
+                // In range by `span`: the cast floors, and x0+1, y0+1 stay inside the planes.
+                let (x0, y0) = (floor_in_span(sx), floor_in_span(sy));
+                let (ax, ay) = (sx - x0 as f32, sy - y0 as f32);
+                let i0 = y0 * o + x0;
+                let i1 = i0 + o;
+                let mut enhanced = [0.0f32; 3];
+                for (e, p) in enhanced.iter_mut().zip([p0, p1, p2]) {
+                    let (t, u) = (&p[i0..i0 + 2], &p[i1..i1 + 2]);
+                    let top = t[0] + (t[1] - t[0]) * ax;
+                    let bot = u[0] + (u[1] - u[0]) * ax;
+                    *e = top + (bot - top) * ay;
+                }
+                let old = if blend < 1.0 { sample_rgb(self.crop, r[0] * fx + r[2], old_y) } else { [0.0; 3] };
+                for c in 0..3 {
+                    let e = (enhanced[c] * a + b).clamp(0.0, 255.0);
+                    px[c] = to_u8(old[c] + blend * (e - old[c]));
+                }
+            }
         }
-        (img, new_affine)
     }
 }
 
@@ -345,16 +455,54 @@ impl EnhancerSpec {
 fn fill_warped(src: &RgbImage, m: &Affine2, n: usize, dst: &mut [f32], scale: f32, offset: f32) {
     let plane = n * n;
     let inv = m.invert().unwrap_or_else(Affine2::identity).0.map(|v| v as f32);
-    let (r, rest) = dst.split_at_mut(plane);
+    let (r, rest) = dst[..3 * plane].split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
-    for y in 0..n {
-        let fy = y as f32;
+    // Rows are independent: two halves on two threads.
+    let half = (n / 2) * n;
+    let (r0, r1) = r.split_at_mut(half);
+    let (g0, g1) = g.split_at_mut(half);
+    let (b0, b1) = b.split_at_mut(half);
+    std::thread::scope(|s| {
+        s.spawn(|| fill_rows(src, &inv, n, 0, [r0, g0, b0], scale, offset));
+        fill_rows(src, &inv, n, n / 2, [r1, g1, b1], scale, offset);
+    });
+}
+
+/// `fill_warped` for the rows from `y0` on (`dst`: those rows of the three planes).
+fn fill_rows(src: &RgbImage, inv: &[f32; 6], n: usize, y0: usize, dst: [&mut [f32]; 3], scale: f32, offset: f32) {
+    let [r, g, b] = dst;
+    let stride = src.width * 3;
+    let d = &src.data;
+    let (wmax, hmax) = (src.width as f32 - 1.0, src.height as f32 - 1.0);
+    let rows = r.chunks_exact_mut(n).zip(g.chunks_exact_mut(n)).zip(b.chunks_exact_mut(n));
+    for (dy, ((rr, gr), br)) in rows.enumerate() {
+        let fy = (y0 + dy) as f32;
         let (rx, ry) = (inv[1] * fy + inv[2], inv[4] * fy + inv[5]);
-        let row = y * n..(y + 1) * n;
-        let (rr, gr, br) = (&mut r[row.clone()], &mut g[row.clone()], &mut b[row]);
-        for x in 0..n {
+        // Where all four taps are inside the image: no clamps, one bounds check per tap row.
+        let (lo, hi) = meet(span(rx, inv[0], 0.0, wmax, n), span(ry, inv[3], 0.0, hmax, n));
+        for x in (0..lo).chain(hi..n) {
             let fx = x as f32;
             let p = sample_rgb(src, inv[0] * fx + rx, inv[3] * fx + ry);
+            rr[x] = p[0] * scale + offset;
+            gr[x] = p[1] * scale + offset;
+            br[x] = p[2] * scale + offset;
+        }
+        for x in lo..hi {
+            let fx = x as f32;
+            let (sx, sy) = (inv[0] * fx + rx, inv[3] * fx + ry);
+            let (x0, y0) = (floor_in_span(sx), floor_in_span(sy));
+            let (ax, ay) = (sx - x0 as f32, sy - y0 as f32);
+            let i = y0 * stride + x0 * 3;
+            let (t, u) = (&d[i..i + 6], &d[i + stride..i + stride + 6]);
+            // Four lanes (RGB and a spare) so that the compiler can vectorise the channels.
+            let q = |s: &[u8], k: usize| [s[k] as f32, s[k + 1] as f32, s[k + 2] as f32, 0.0];
+            let (p00, p01, p10, p11) = (q(t, 0), q(t, 3), q(u, 0), q(u, 3));
+            let mut p = [0.0f32; 4];
+            for c in 0..4 {
+                let top = p00[c] + (p01[c] - p00[c]) * ax;
+                let bot = p10[c] + (p11[c] - p10[c]) * ax;
+                p[c] = top + (bot - top) * ay;
+            }
             rr[x] = p[0] * scale + offset;
             gr[x] = p[1] * scale + offset;
             br[x] = p[2] * scale + offset;
@@ -571,6 +719,53 @@ mod tests {
             let reference = crate::vision::resize_rgb(&crop, n, n, crate::vision::Filter::Bilinear);
             let db = psnr(&out, &reference);
             assert!(db >= 40.0, "{family:?}: {db:.1} dB");
+        }
+    }
+
+    #[test]
+    fn fast_paths_match_the_per_pixel_reference() {
+        // The plain per-pixel formulas (checked samples everywhere) against the span fast paths
+        // and the threaded halves: prepare exact to float rounding, finish within one level.
+        let crop = textured(256);
+        let spec = EnhancerSpec { family: EnhancerFamily::Gfpgan, in_size: 512, out_size: 512 };
+        let tilt = Affine2([0.5, 0.12, 50.0, -0.12, 0.5, 80.0]);
+        let keypoints = job_keypoints(&Affine2::identity()).map(|p| {
+            let (x, y) = tilt.apply(p[0] as f64, p[1] as f64);
+            [x as f32, y as f32]
+        });
+        let job = EnhanceJob { crop: &crop, frame_to_crop: Affine2::identity(), keypoints };
+        let mut x = Vec::new();
+        let p = spec.prepare(&job, &mut x);
+        let n = 512;
+        let inv = p.crop_to_input.invert().unwrap().0.map(|v| v as f32);
+        for (i, &v) in x[..n * n].iter().enumerate() {
+            let (fx, fy) = ((i % n) as f32, (i / n) as f32);
+            let q = sample_rgb(&crop, inv[0] * fx + (inv[1] * fy + inv[2]), inv[3] * fx + (inv[4] * fy + inv[5]));
+            assert!((q[0] * 2.0 / 255.0 - 1.0 - v).abs() < 1e-4, "input pixel {i}");
+        }
+        // A model output with texture of its own (the input itself), at several blends.
+        for blend in [1.0f32, 0.6] {
+            let (out, _) = spec.finish(&job, &p, &x, blend);
+            let new_to_old = resize_affine(n, 256);
+            let m = new_to_old.then(&p.crop_to_input).then(&resize_affine(n, n)).0.map(|v| v as f32);
+            let r = new_to_old.0.map(|v| v as f32);
+            let feather = (n as f32 * 0.04).max(2.0);
+            let mut worst = 0;
+            for yy in 0..n {
+                for xx in 0..n {
+                    let (fx, fy) = (xx as f32, yy as f32);
+                    let (sx, sy) = (m[0] * fx + m[1] * fy + m[2], m[3] * fx + m[4] * fy + m[5]);
+                    let w = blend * edge_weight(sx, sy, n as f32, feather);
+                    let e = sample_planes(&x, n, sx, sy);
+                    let old = sample_rgb(&crop, r[0] * fx + r[2], r[4] * fy + r[5]);
+                    for c in 0..3 {
+                        let e = (e[c] * 127.5 + 127.5).clamp(0.0, 255.0);
+                        let want = to_u8(old[c] + w * (e - old[c])) as i32;
+                        worst = worst.max((out.get(xx, yy)[c] as i32 - want).abs());
+                    }
+                }
+            }
+            assert!(worst <= 1, "blend {blend}: off by {worst}");
         }
     }
 
