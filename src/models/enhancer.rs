@@ -440,10 +440,17 @@ impl FinishKernel<'_> {
                     let bot = u[0] + (u[1] - u[0]) * ax;
                     *e = top + (bot - top) * ay;
                 }
-                let old = if blend < 1.0 { sample_rgb(self.crop, r[0] * fx + r[2], old_y) } else { [0.0; 3] };
-                for c in 0..3 {
-                    let e = (enhanced[c] * a + b).clamp(0.0, 255.0);
-                    px[c] = to_u8(old[c] + blend * (e - old[c]));
+                if blend >= 1.0 {
+                    // Weight 1: the enhanced value alone (to_u8 clamps, as the blend's clamp did).
+                    for c in 0..3 {
+                        px[c] = to_u8(enhanced[c] * a + b);
+                    }
+                } else {
+                    let old = sample_rgb(self.crop, r[0] * fx + r[2], old_y);
+                    for c in 0..3 {
+                        let e = (enhanced[c] * a + b).max(0.0).min(255.0);
+                        px[c] = to_u8(old[c] + blend * (e - old[c]));
+                    }
                 }
             }
         }
