@@ -242,12 +242,8 @@ fn edge_weight(x: f32, y: f32, n: f32, feather: f32) -> f32 {
 
 #[inline(always)]
 fn to_u8(v: f32) -> u8 {
-    // Round half up without the libm call; the clamp makes the truncation a floor. `max` first
-    // maps NaN to 0 (as `as u8` did), so the value is always in 0.5..=255.5 and the unchecked
-    // conversion (a plain cvttss2si, no saturation fix-ups) is sound.
-    let v = v.max(0.0).min(255.0) + 0.5;
-    // SAFETY: v is finite and within 0.5..=255.5 (see above).
-    unsafe { v.to_int_unchecked::<i32>() as u8 }
+    // Round half up without the libm call; the clamp makes the truncation a floor.
+    (v.clamp(0.0, 255.0) + 0.5) as u8
 }
 
 impl EnhancerSpec {
