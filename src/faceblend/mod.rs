@@ -359,20 +359,13 @@ pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &Mas
         [0, 1, 2, 3]
     };
     let mut pc = vec![[0f32; 4]; pw * ph];
-    for py in 0..ph {
-        let cy = by0 as i64 + py as i64 - 1;
-        let cyc = cy.clamp(0, ch as i64 - 1) as usize;
-        for px in 0..pw {
-            let cx = bx0 as i64 + px as i64 - 1;
-            let cxc = cx.clamp(0, cw as i64 - 1) as usize;
-            let src = (cyc * cw + cxc) * 3;
-            let inside = cx >= 0 && cy >= 0 && (cx as usize) < cw && (cy as usize) < ch;
-            let e = &mut pc[py * pw + px];
-            e[lanes[0]] = crop.data[src] as f32;
-            e[lanes[1]] = crop.data[src + 1] as f32;
-            e[lanes[2]] = crop.data[src + 2] as f32;
-            e[lanes[3]] = if inside { mask.data[cyc * cw + cxc] } else { 0.0 };
-        }
+    // The lane order as constants (a run-time lane index costs a stack round trip per value).
+    match lanes {
+        [0, 1, 2, 3] => fill_padded::<0, 1, 2, 3>(&mut pc, crop, mask, bx0, by0, pw),
+        [2, 1, 0, 3] => fill_padded::<2, 1, 0, 3>(&mut pc, crop, mask, bx0, by0, pw),
+        [1, 2, 3, 0] => fill_padded::<1, 2, 3, 0>(&mut pc, crop, mask, bx0, by0, pw),
+        [3, 2, 1, 0] => fill_padded::<3, 2, 1, 0>(&mut pc, crop, mask, bx0, by0, pw),
+        _ => unreachable!("rgb_offsets gives one of the four orders above"),
     }
     // Frame bounding box of the sub-rectangle's sample domain (u in (bx0-1, bx1+1), v likewise).
     let (u0, u1, v0, v1) = (bx0 as f64 - 1.0, bx1 as f64 + 1.0, by0 as f64 - 1.0, by1 as f64 + 1.0);
@@ -444,6 +437,35 @@ pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &Mas
     true
 }
 
+/// Fills the padded copy (see composite_support): `pc[py * pw + px]` holds crop pixel (bx0 + px - 1, by0 + py - 1)
+/// with R, G, B, mask in lanes R, G, B, M; crop coordinates are clamped (replicate border), the mask is 0 outside.
+fn fill_padded<const R: usize, const G: usize, const B: usize, const M: usize>(
+    pc: &mut [[f32; 4]],
+    crop: &RgbImage,
+    mask: &MaskF32,
+    bx0: usize,
+    by0: usize,
+    pw: usize,
+) {
+    let (cw, ch) = (crop.width, crop.height);
+    for (py, prow) in pc.chunks_exact_mut(pw).enumerate() {
+        let cy = (by0 + py) as i64 - 1;
+        let cyc = cy.clamp(0, ch as i64 - 1) as usize;
+        let (crow, mrow) = (&crop.data[cyc * cw * 3..(cyc + 1) * cw * 3], &mask.data[cyc * cw..(cyc + 1) * cw]);
+        let row_inside = cy >= 0 && (cy as usize) < ch;
+        for (px, e) in prow.iter_mut().enumerate() {
+            let cx = (bx0 + px) as i64 - 1;
+            let cxc = cx.clamp(0, cw as i64 - 1) as usize;
+            let rgb = &crow[cxc * 3..cxc * 3 + 3];
+            let inside = row_inside && cx >= 0 && (cx as usize) < cw;
+            e[R] = rgb[0] as f32;
+            e[G] = rgb[1] as f32;
+            e[B] = rgb[2] as f32;
+            e[M] = if inside { mrow[cxc] } else { 0.0 };
+        }
+    }
+}
+
 /// One frame row's run of pixels whose crop coordinates all lie in the padded sub-image (see composite_support).
 struct Span<'a> {
     pc: &'a [[f32; 4]],
@@ -468,12 +490,14 @@ impl Span<'_> {
         // Offsets that turn floor(u), floor(v) into padded indices; wrapping arithmetic because the dev profile
         // checks overflow, and it cannot overflow: floor(u) is in [bx0 - 1, bx1] (see below).
         let (ub, vb) = (bx0 as i64 - 1, by0 as i64 - 1);
-        for (k, px) in row.chunks_exact_mut(BPP).enumerate() {
-            let xf = (x0 + k) as f64;
+        // x as f64, stepped by 1.0 (exact for integers): no u64 -> f64 conversion per pixel.
+        let mut xf = x0 as f64 - 1.0;
+        for px in row.chunks_exact_mut(BPP) {
+            xf += 1.0;
             // Crop coordinates exactly as composite_packed computes them (so the result is bit-identical).
             let u = m[0] * xf + bu;
             let v = m[3] * xf + bv;
-            let (flu, flv) = (floor_i64(u), floor_i64(v));
+            let ((flu, flu_f), (flv, flv_f)) = (floor_i64(u), floor_i64(v));
             let iu = flu.wrapping_sub(ub) as usize;
             let iv = flv.wrapping_sub(vb) as usize;
             let i00 = iv.wrapping_mul(pw).wrapping_add(iu);
@@ -490,7 +514,7 @@ impl Span<'_> {
             if !((t0[ML] > 0.0) | (t1[ML] > 0.0) | (b0[ML] > 0.0) | (b1[ML] > 0.0)) {
                 continue;
             }
-            let (fu, fv) = ((u - flu as f64) as f32, (v - flv as f64) as f32);
+            let (fu, fv) = ((u - flu_f) as f32, (v - flv_f) as f32);
             let w00 = (1.0 - fu) * (1.0 - fv);
             let w01 = fu * (1.0 - fv);
             let w10 = (1.0 - fu) * fv;
@@ -522,10 +546,13 @@ impl Span<'_> {
 /// `x.floor() as i64` for |x| < 2^53 without the libm call `floor` is on baseline x86-64: truncate, then step
 /// down where truncation rounded up (negative non-integers). (Truncating `x + 1` instead is wrong where the
 /// addition rounds up to an integer, which put a tap one pixel outside the padded copy.)
+/// Returns the floor as i64 and as f64.
 #[inline(always)]
-fn floor_i64(x: f64) -> i64 {
+fn floor_i64(x: f64) -> (i64, f64) {
     let t = x as i64;
-    t.wrapping_sub((t as f64 > x) as i64)
+    let tf = t as f64;
+    let down = tf > x;
+    (t.wrapping_sub(down as i64), tf - down as u8 as f64)
 }
 
 /// `w[0]*t[0] + w[1]*t[1] + w[2]*t[2] + w[3]*t[3]` on all four lanes of [R, G, B, mask], in that order of
