@@ -350,22 +350,22 @@ pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &Mas
     // only where the sub-rectangle touches the crop's edge. Elsewhere the ring holds the real neighbours.
     let (pw, ph) = (sw + 2, sh + 2);
     // One [R, G, B, mask] lane group per padded pixel: a tap is one 16-byte load, the bilinear runs on all four.
+    // For 4-byte pixels the lanes follow the frame's byte order (mask in the alpha/x byte's lane), so the
+    // composite can run lane-wise on the whole pixel; `lanes[c]` is where channel c (R, G, B, mask) lives.
+    let offs = frame.layout.rgb_offsets();
+    let lanes = if frame.layout.bytes_per_pixel() == 4 {
+        [offs[0], offs[1], offs[2], 6 - offs[0] - offs[1] - offs[2]]
+    } else {
+        [0, 1, 2, 3]
+    };
     let mut pc = vec![[0f32; 4]; pw * ph];
-    for py in 0..ph {
-        let cy = by0 as i64 + py as i64 - 1;
-        let cyc = cy.clamp(0, ch as i64 - 1) as usize;
-        for px in 0..pw {
-            let cx = bx0 as i64 + px as i64 - 1;
-            let cxc = cx.clamp(0, cw as i64 - 1) as usize;
-            let src = (cyc * cw + cxc) * 3;
-            let inside = cx >= 0 && cy >= 0 && (cx as usize) < cw && (cy as usize) < ch;
-            pc[py * pw + px] = [
-                crop.data[src] as f32,
-                crop.data[src + 1] as f32,
-                crop.data[src + 2] as f32,
-                if inside { mask.data[cyc * cw + cxc] } else { 0.0 },
-            ];
-        }
+    // The lane order as constants (a run-time lane index costs a stack round trip per value).
+    match lanes {
+        [0, 1, 2, 3] => fill_padded::<0, 1, 2, 3>(&mut pc, crop, mask, bx0, by0, pw),
+        [2, 1, 0, 3] => fill_padded::<2, 1, 0, 3>(&mut pc, crop, mask, bx0, by0, pw),
+        [1, 2, 3, 0] => fill_padded::<1, 2, 3, 0>(&mut pc, crop, mask, bx0, by0, pw),
+        [3, 2, 1, 0] => fill_padded::<3, 2, 1, 0>(&mut pc, crop, mask, bx0, by0, pw),
+        _ => unreachable!("rgb_offsets gives one of the four orders above"),
     }
     // Frame bounding box of the sub-rectangle's sample domain (u in (bx0-1, bx1+1), v likewise).
     let (u0, u1, v0, v1) = (bx0 as f64 - 1.0, bx1 as f64 + 1.0, by0 as f64 - 1.0, by1 as f64 + 1.0);
@@ -386,13 +386,15 @@ pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &Mas
     }
     let (rx0, rx1) = (fx0 as i64, fx1 as i64);
     let bpp = frame.layout.bytes_per_pixel();
-    let [o0, o1, o2] = frame.layout.rgb_offsets();
     let m = &frame_to_crop.0;
     let opacity = opacity.min(1.0);
+    // The sample domain u in (u0, u1), v in (v0, v1) lies inside composite_packed's (-1, cw) x (-1, ch), since
+    // u0 = bx0 - 1 >= -1 and u1 = bx1 + 1 <= cw, so this one test is the whole per-pixel condition.
+    let inside = |u: f64, v: f64| u > u0 && v > v0 && u < u1 && v < v1;
     for y in fy0 as usize..=fy1 as usize {
         let yf = y as f64;
         let (bu, bv) = (m[1] * yf + m[2], m[4] * yf + m[5]);
-        // x-range where u in (u0, u1) and v in (v0, v1), widened by a pixel; the exact test stays per pixel.
+        // x-range where u in (u0, u1) and v in (v0, v1), widened by a pixel...
         let (mut lo, mut hi) = (rx0 as f64, rx1 as f64);
         for (coef, base, a, b) in [(m[0], bu, u0, u1), (m[3], bv, v0, v1)] {
             if coef.abs() < 1e-12 {
@@ -408,41 +410,203 @@ pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &Mas
         if lo > hi {
             continue;
         }
-        let row = &mut frame.data[y * frame.stride..];
-        for x in lo as usize..=hi as usize {
-            let xf = x as f64;
-            // Crop coordinates exactly as composite_packed computes them, then shifted into the padded sub-image.
+        // ...then trimmed to the exact range with the per-pixel formula below. u and v are rounded linear
+        // functions of x, hence monotone, so the pixels passing `inside` form one interval and trimming the ends
+        // finds it; the inner loop needs no test.
+        let (mut lo, mut hi) = (lo as usize, hi as usize);
+        let uv = |x: usize| (m[0] * x as f64 + bu, m[3] * x as f64 + bv);
+        while lo <= hi && !inside(uv(lo).0, uv(lo).1) {
+            lo += 1;
+        }
+        while hi > lo && !inside(uv(hi).0, uv(hi).1) {
+            hi -= 1;
+        }
+        if lo > hi || !inside(uv(hi).0, uv(hi).1) {
+            continue;
+        }
+        let row = &mut frame.data[y * frame.stride + lo * bpp..y * frame.stride + (hi + 1) * bpp];
+        let span = Span { pc: &pc, pw, ph, bx0, by0, m, bu, bv, opacity, offs, lanes };
+        // One monomorphised loop per pixel size and mask lane, so the pixel stride and the lane holding the mask
+        // are constants (a run-time lane index sends the vector through the stack).
+        match (bpp, lanes[3]) {
+            (4, 0) => span.run::<4, 0>(row, lo),
+            (4, _) => span.run::<4, 3>(row, lo),
+            _ => span.run::<3, 3>(row, lo),
+        }
+    }
+    true
+}
+
+/// Fills the padded copy (see composite_support): `pc[py * pw + px]` holds crop pixel (bx0 + px - 1, by0 + py - 1)
+/// with R, G, B, mask in lanes R, G, B, M; crop coordinates are clamped (replicate border), the mask is 0 outside.
+fn fill_padded<const R: usize, const G: usize, const B: usize, const M: usize>(
+    pc: &mut [[f32; 4]],
+    crop: &RgbImage,
+    mask: &MaskF32,
+    bx0: usize,
+    by0: usize,
+    pw: usize,
+) {
+    let (cw, ch) = (crop.width, crop.height);
+    for (py, prow) in pc.chunks_exact_mut(pw).enumerate() {
+        let cy = (by0 + py) as i64 - 1;
+        let cyc = cy.clamp(0, ch as i64 - 1) as usize;
+        let (crow, mrow) = (&crop.data[cyc * cw * 3..(cyc + 1) * cw * 3], &mask.data[cyc * cw..(cyc + 1) * cw]);
+        let row_inside = cy >= 0 && (cy as usize) < ch;
+        for (px, e) in prow.iter_mut().enumerate() {
+            let cx = (bx0 + px) as i64 - 1;
+            let cxc = cx.clamp(0, cw as i64 - 1) as usize;
+            let rgb = &crow[cxc * 3..cxc * 3 + 3];
+            let inside = row_inside && cx >= 0 && (cx as usize) < cw;
+            e[R] = rgb[0] as f32;
+            e[G] = rgb[1] as f32;
+            e[B] = rgb[2] as f32;
+            e[M] = if inside { mrow[cxc] } else { 0.0 };
+        }
+    }
+}
+
+/// One frame row's run of pixels whose crop coordinates all lie in the padded sub-image (see composite_support).
+struct Span<'a> {
+    pc: &'a [[f32; 4]],
+    pw: usize,
+    ph: usize,
+    bx0: usize,
+    by0: usize,
+    m: &'a [f64; 6],
+    bu: f64,
+    bv: f64,
+    opacity: f32,
+    offs: [usize; 3],
+    lanes: [usize; 4],
+}
+
+impl Span<'_> {
+    #[inline(always)]
+    fn run<const BPP: usize, const ML: usize>(&self, row: &mut [u8], x0: usize) {
+        let Span { pc, pw, ph: _ph, bx0, by0, m, bu, bv, opacity, offs, lanes } = *self;
+        #[cfg(target_arch = "x86_64")]
+        let keep = 0xffu32 << (8 * ML);
+        // Offsets that turn floor(u), floor(v) into padded indices; wrapping arithmetic because the dev profile
+        // checks overflow, and it cannot overflow: floor(u) is in [bx0 - 1, bx1] (see below).
+        let (ub, vb) = (bx0 as i64 - 1, by0 as i64 - 1);
+        // x as f64, stepped by 1.0 (exact for integers): no u64 -> f64 conversion per pixel.
+        let mut xf = x0 as f64 - 1.0;
+        for px in row.chunks_exact_mut(BPP) {
+            xf += 1.0;
+            // Crop coordinates exactly as composite_packed computes them (so the result is bit-identical).
             let u = m[0] * xf + bu;
             let v = m[3] * xf + bv;
-            if !(u > u0 && v > v0 && u < u1 && v < v1) || !(u > -1.0 && v > -1.0 && u < cw as f64 && v < ch as f64) {
+            let ((flu, flu_f), (flv, flv_f)) = (floor_i64(u), floor_i64(v));
+            let iu = flu.wrapping_sub(ub) as usize;
+            let iv = flv.wrapping_sub(vb) as usize;
+            let i00 = iv.wrapping_mul(pw).wrapping_add(iu);
+            // Checked in unit tests only: in the dev profile (used by the benchmark) a debug_assert costs ~3%.
+            #[cfg(test)]
+            assert!(iu + 1 < pw && iv + 1 < _ph);
+            // SAFETY: the caller trimmed the row to u in (bx0 - 1, bx1 + 1), v in (by0 - 1, by1 + 1), using this
+            // same formula for u and v, and floor_i64 is exact. So flu in [bx0 - 1, bx1], iu in [0, sw] and
+            // iu + 1 <= sw + 1 = pw - 1; likewise iv + 1 <= ph - 1. All four taps, up to (iv + 1) * pw + iu + 1 < pw * ph, are in `pc`.
+            let (t0, t1, b0, b1) = unsafe {
+                (pc.get_unchecked(i00), pc.get_unchecked(i00 + 1), pc.get_unchecked(i00 + pw), pc.get_unchecked(i00 + pw + 1))
+            };
+            // Outside the mask's support no mask tap is > 0, so neither is their bilinear mix (the weights are
+            // >= 0): composite_packed leaves such a pixel alone (a <= 0); skip it before any weight is computed.
+            // (`|` rather than `||` or f32::max: four compares and no branches or NaN handling.)
+            if !((t0[ML] > 0.0) | (t1[ML] > 0.0) | (b0[ML] > 0.0) | (b1[ML] > 0.0)) {
                 continue;
             }
-            // floor() without a libm call on baseline x86-64: u, v > -1, so truncating u + 1 floors it.
-            let (flu, flv) = ((u + 1.0) as i64 - 1, (v + 1.0) as i64 - 1);
-            let (fu, fv) = ((u - flu as f64) as f32, (v - flv as f64) as f32);
-            let iu = (flu - bx0 as i64 + 1) as usize;
-            let iv = (flv - by0 as i64 + 1) as usize;
-            let i00 = iv * pw + iu;
-            let (Some(top), Some(bot)) = (pc.get(i00..i00 + 2), pc.get(i00 + pw..i00 + pw + 2)) else { continue };
+            let (fu, fv) = ((u - flu_f) as f32, (v - flv_f) as f32);
             let w00 = (1.0 - fu) * (1.0 - fv);
             let w01 = fu * (1.0 - fv);
             let w10 = (1.0 - fu) * fv;
             let w11 = fu * fv;
-            let mut v4 = [0f32; 4];
-            for c in 0..4 {
-                v4[c] = w00 * top[0][c] + w01 * top[1][c] + w10 * bot[0][c] + w11 * bot[1][c];
-            }
-            let a = v4[3].clamp(0.0, 1.0) * opacity;
+            let v4 = bilerp4([t0, t1, b0, b1], [w00, w01, w10, w11]);
+            let a = v4[ML].clamp(0.0, 1.0) * opacity;
             if a <= 0.0 {
                 continue;
             }
-            let Some(px) = row.get_mut(x * bpp..x * bpp + bpp) else { continue };
-            for (c, o) in [(0usize, o0), (1, o1), (2, o2)] {
-                px[o] = (a * v4[c] + (1.0 - a) * px[o] as f32 + 0.5).clamp(0.0, 255.0) as u8;
+            #[cfg(target_arch = "x86_64")]
+            if BPP == 4 {
+                let px: &mut [u8; 4] = px.try_into().unwrap();
+                *px = composite4(*px, v4, a, keep).to_le_bytes();
+                continue;
+            }
+            for c in 0..3 {
+                let o = offs[c];
+                // a in (0, 1] and v4 a convex mix of [0, 255] values, so the sum is in [0.5, 256): no clamp
+                // needed, and truncating through i32 equals the saturating `as u8`.
+                let out = a * v4[lanes[c]] + (1.0 - a) * px[o] as f32 + 0.5;
+                // SAFETY: `out` is finite and in [0.5, 256), so it fits an i32; this skips the saturating cast's
+                // range and NaN checks. Truncating equals the old `clamp(0, 255) as u8`.
+                px[o] = unsafe { out.to_int_unchecked::<i32>() } as u8;
             }
         }
     }
-    true
+}
+
+/// `x.floor() as i64` for |x| < 2^53 without the libm call `floor` is on baseline x86-64: truncate, then step
+/// down where truncation rounded up (negative non-integers). (Truncating `x + 1` instead is wrong where the
+/// addition rounds up to an integer, which put a tap one pixel outside the padded copy.)
+/// Returns the floor as i64 and as f64.
+#[inline(always)]
+fn floor_i64(x: f64) -> (i64, f64) {
+    let t = x as i64;
+    let tf = t as f64;
+    let down = tf > x;
+    (t.wrapping_sub(down as i64), tf - down as u8 as f64)
+}
+
+/// `w[0]*t[0] + w[1]*t[1] + w[2]*t[2] + w[3]*t[3]` on all four lanes of [R, G, B, mask], in that order of
+/// operations (so both versions round identically). LLVM leaves the array version scalar here, hence SSE on
+/// x86-64, where SSE2 is always available.
+#[inline(always)]
+fn bilerp4(t: [&[f32; 4]; 4], w: [f32; 4]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86-64 baseline; the loads read exactly the four f32 of each array, and
+        // __m128 and [f32; 4] have the same size.
+        unsafe {
+            let tap = |k: usize| _mm_mul_ps(_mm_loadu_ps(t[k].as_ptr()), _mm_set1_ps(w[k]));
+            let sum = _mm_add_ps(_mm_add_ps(_mm_add_ps(tap(0), tap(1)), tap(2)), tap(3));
+            // A bit cast, not a store: through memory (and the dev profile's copy checks) the vector missed store
+            // forwarding on the lane read that follows.
+            std::mem::transmute::<__m128, [f32; 4]>(sum)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::array::from_fn(|c| w[0] * t[0][c] + w[1] * t[1][c] + w[2] * t[2][c] + w[3] * t[3][c])
+    }
+}
+
+/// One 4-byte pixel composited lane-wise with `v` (already in the pixel's byte order): the same
+/// `a * v + (1 - a) * p + 0.5`, truncated, as the scalar path, per byte; the bits of `keep` (the alpha / x byte)
+/// are left as they were. Returns the pixel as a little-endian u32.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn composite4(px: [u8; 4], v: [f32; 4], a: f32, keep: u32) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of the x86-64 baseline; every intrinsic here works on registers; [f32; 4] and __m128
+    // have the same size.
+    let p32 = u32::from_le_bytes(px);
+    let out = unsafe {
+        let zero = _mm_setzero_si128();
+        let p = _mm_cvtsi32_si128(p32 as i32);
+        let pf = _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(p, zero), zero));
+        let vf = std::mem::transmute::<[f32; 4], __m128>(v);
+        let sum = _mm_add_ps(
+            _mm_add_ps(_mm_mul_ps(_mm_set1_ps(a), vf), _mm_mul_ps(_mm_set1_ps(1.0 - a), pf)),
+            _mm_set1_ps(0.5),
+        );
+        // Colour lanes are in [0.5, 256): truncation, then the saturating packs change nothing.
+        let i = _mm_cvttps_epi32(sum);
+        _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(i, i), zero)) as u32
+    };
+    // A bit mask rather than `out[keep] = px[keep]`: indexing bytes by a run-time lane goes through the stack
+    // and stalls store forwarding, which cost more than the whole blend.
+    (out & !keep) | (p32 & keep)
 }
 
 fn mask_outline_in_frame(mask: &MaskF32, frame_to_crop: &Affine2) -> Vec<(f64, f64)> {
