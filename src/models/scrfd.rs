@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use super::detector::{Detection, DetectorParams};
 use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSpec};
-use crate::vision::resize::resize_packed;
-use crate::vision::{unpack_rgb, Filter, PackedFrame, Rect, RgbImage};
+use crate::vision::nms::{nms, BoxF};
+use crate::vision::{letterbox_packed, PackedFrame};
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 const ROLE: &str = "SCRFD face detector";
@@ -42,26 +42,6 @@ fn specs(batched: bool) -> (Vec<TensorSpec>, Vec<TensorSpec>) {
         }
     }
     (input, outputs)
-}
-
-/// Letterbox geometry (insightface `SCRFD.detect`): the resized size and the scale.
-pub(crate) fn letterbox_geometry(
-    w: usize,
-    h: usize,
-    net_w: usize,
-    net_h: usize,
-) -> (usize, usize, f32) {
-    let im_ratio = h as f64 / w as f64;
-    let model_ratio = net_h as f64 / net_w as f64;
-    let (new_w, new_h) = if im_ratio > model_ratio {
-        let new_h = net_h;
-        ((new_h as f64 / im_ratio) as usize, new_h)
-    } else {
-        let new_w = net_w;
-        (new_w, (new_w as f64 * im_ratio) as usize)
-    };
-    let (new_w, new_h) = (new_w.clamp(1, net_w), new_h.clamp(1, net_h));
-    (new_w, new_h, (new_h as f64 / h as f64) as f32)
 }
 
 impl Scrfd {
@@ -120,23 +100,14 @@ impl Scrfd {
             return Ok(Vec::new());
         }
         let (net_w, net_h) = self.net_size(params);
-        let (new_w, new_h, scale) = letterbox_geometry(frame.width, frame.height, net_w, net_h);
-        let resized: RgbImage = if new_w == frame.width && new_h == frame.height {
-            unpack_rgb(frame, Rect::new(0, 0, frame.width, frame.height))
-        } else {
-            resize_packed(frame, new_w, new_h, Filter::Bilinear)
-        };
-        // NCHW, zero canvas → (0-127.5)/128 outside the image.
+        let (canvas, scale) = letterbox_packed(frame, net_w, net_h);
+        let scale = scale as f32;
+        // NCHW, (x-127.5)/128; the zero padding of the canvas becomes -127.5/128 like the reference.
         let plane = net_w * net_h;
-        self.input.clear();
-        self.input.resize(3 * plane, -127.5 / 128.0);
-        for y in 0..new_h {
-            let row = resized.row(y);
+        self.input.resize(3 * plane, 0.0);
+        for (i, px) in canvas.data.chunks_exact(3).enumerate() {
             for c in 0..3 {
-                let dst = &mut self.input[c * plane + y * net_w..c * plane + y * net_w + new_w];
-                for (d, px) in dst.iter_mut().zip(row.chunks_exact(3)) {
-                    *d = (px[c] as f32 - 127.5) / 128.0;
-                }
+                self.input[c * plane + i] = (px[c] as f32 - 127.5) / 128.0;
             }
         }
 
@@ -203,51 +174,9 @@ impl Scrfd {
                 }
             }
         }
-        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-        Ok(greedy_nms(candidates, params.nms_threshold))
+        let boxes: Vec<BoxF> = candidates.iter().map(|d| BoxF::new(d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3])).collect();
+        let scores: Vec<f32> = candidates.iter().map(|d| d.score).collect();
+        Ok(nms(&boxes, &scores, params.nms_threshold).into_iter().map(|i| candidates[i].clone()).collect())
     }
 }
 
-/// insightface's greedy NMS (pixel-inclusive areas, keeps overlaps ≤ threshold) on score-sorted input.
-fn greedy_nms(sorted: Vec<Detection>, thresh: f32) -> Vec<Detection> {
-    let area = |b: &[f32; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
-    let mut keep: Vec<Detection> = Vec::new();
-    for d in sorted {
-        let suppressed = keep.iter().any(|k| {
-            let w = (k.bbox[2].min(d.bbox[2]) - k.bbox[0].max(d.bbox[0]) + 1.0).max(0.0);
-            let h = (k.bbox[3].min(d.bbox[3]) - k.bbox[1].max(d.bbox[1]) + 1.0).max(0.0);
-            let inter = w * h;
-            inter / (area(&k.bbox) + area(&d.bbox) - inter) > thresh
-        });
-        if !suppressed {
-            keep.push(d);
-        }
-    }
-    keep
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn letterbox_rule() {
-        assert_eq!(letterbox_geometry(1280, 720, 640, 640), (640, 360, 0.5));
-        assert_eq!(letterbox_geometry(480, 640, 640, 640), (480, 640, 1.0));
-        assert_eq!(letterbox_geometry(640, 640, 640, 640), (640, 640, 1.0));
-        let (w, h, _) = letterbox_geometry(1, 1, 640, 640);
-        assert_eq!((w, h), (640, 640));
-    }
-
-    #[test]
-    fn nms_suppresses_overlaps() {
-        let d = |x: f32, s: f32| Detection {
-            bbox: [x, 0.0, x + 10.0, 10.0],
-            keypoints: [[0.0; 2]; 5],
-            score: s,
-        };
-        let kept = greedy_nms(vec![d(0.0, 0.9), d(1.0, 0.8), d(50.0, 0.7)], 0.4);
-        assert_eq!(kept.len(), 2);
-        assert_eq!(kept[1].bbox[0], 50.0);
-    }
-}

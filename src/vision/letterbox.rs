@@ -20,11 +20,13 @@ pub fn letterbox_packed(src: &PackedFrame, dst_w: usize, dst_h: usize) -> (RgbIm
     } else {
         (dst_w, (dst_w as f64 * im_ratio) as usize)
     };
+    // At least one pixel: a very thin frame must not collapse to nothing (and a zero scale).
+    let (new_w, new_h) = (new_w.clamp(1, dst_w), new_h.clamp(1, dst_h));
     let scale = new_h as f64 / src.height as f64;
     resize_packed_into(
         src,
-        new_w.min(dst_w),
-        new_h.min(dst_h),
+        new_w,
+        new_h,
         Filter::Bilinear,
         &mut canvas.data,
         dst_w * 3,
@@ -36,6 +38,16 @@ pub fn letterbox_packed(src: &PackedFrame, dst_w: usize, dst_h: usize) -> (RgbIm
 mod tests {
     use super::super::pixel::PixelLayout;
     use super::*;
+
+    #[test]
+    fn thin_frames_keep_at_least_one_pixel() {
+        let buf = vec![9u8; 4000 * 3];
+        let (img, scale) = letterbox_packed(&PackedFrame::new(&buf, 4000, 1, 4000 * 3, PixelLayout::Rgb), 640, 640);
+        assert_eq!(scale, 1.0);
+        assert_eq!((img.get(0, 0), img.get(639, 0), img.get(0, 1)), ([9, 9, 9], [9, 9, 9], [0, 0, 0]));
+        let (_, scale) = letterbox_packed(&PackedFrame::new(&buf[..3], 1, 1, 3, PixelLayout::Rgb), 640, 640);
+        assert_eq!(scale, 640.0);
+    }
 
     #[test]
     fn landscape_frame_into_640() {
