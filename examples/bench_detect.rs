@@ -1,7 +1,7 @@
 //! Face-detector timing: `cargo run --release --example bench_detect` (or plain `cargo run --example
 //! bench_detect`; the dev profile is optimised too). Prints the median ms/frame of ~20 runs after warm-up
 //! for MTCNN on obama.jpg letterboxed to 640x480, 1280x720 and 1920x1080, and for the SCRFD-shaped
-//! `scrfd_test.onnx` at 640.
+//! `scrfd_test.onnx` at 640. `BENCH_PNET=ort` runs MTCNN's P-Net in ONNX Runtime instead of natively.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -27,17 +27,29 @@ fn letterbox_centre(img: &RgbImage, w: usize, h: usize) -> RgbImage {
     out
 }
 
+/// CPU time of this process so far (user + system, all threads), from /proc; NaN elsewhere. The
+/// benchmark reports it next to the wall time: on a busy machine it still says how much work a frame is.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// (median wall ms, mean CPU ms, faces) per frame.
 fn median_ms(
     det: &mut Detector,
     img: &RgbImage,
     params: &DetectorParams,
     runs: usize,
-) -> (f64, usize) {
+) -> (f64, f64, usize) {
     let f = PackedFrame::from_rgb(img);
     let mut n = 0;
     for _ in 0..3 {
         n = det.detect(&f, params).expect("detect").len();
     }
+    let cpu = process_cpu_seconds();
     let mut t: Vec<f64> = (0..runs)
         .map(|_| {
             let s = Instant::now();
@@ -45,8 +57,9 @@ fn median_ms(
             s.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
+    let cpu = (process_cpu_seconds() - cpu) * 1000.0 / runs as f64;
     t.sort_by(f64::total_cmp);
-    (t[t.len() / 2], n)
+    (t[t.len() / 2], cpu, n)
 }
 
 fn main() {
@@ -66,22 +79,33 @@ fn main() {
     let (pw, ph) = photo.dimensions();
     let photo = RgbImage::from_raw(pw as usize, ph as usize, photo.into_raw());
     let params = DetectorParams::default();
-    let runs = 20;
+    let runs = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
 
     println!(
-        "{:<28} {:>11} {:>10} {:>6}",
-        "detector", "frame", "median ms", "faces"
+        "{:<28} {:>11} {:>10} {:>7} {:>6}",
+        "detector", "frame", "median ms", "cpu ms", "faces"
     );
     let mut mtcnn =
         Detector::open(&resolve_model("mtcnn").expect("mtcnn"), &opts).expect("open mtcnn");
+    if let Detector::Mtcnn(m) = &mut mtcnn {
+        // BENCH_PNET=ort: P-Net in ONNX Runtime even where the native kernels run.
+        m.set_native_pnet(std::env::var("BENCH_PNET").as_deref() != Ok("ort"));
+        println!("{}", m.pnet_note().replace("native", if m.native_pnet() { "native" } else { "native off" }));
+    }
+    // BENCH_ONLY=1280x720 times one size (for profiling).
+    let only = std::env::var("BENCH_ONLY").ok();
     for (w, h) in [(640, 480), (1280, 720), (1920, 1080)] {
+        if only.as_ref().is_some_and(|o| *o != format!("{w}x{h}")) {
+            continue;
+        }
         let img = letterbox_centre(&photo, w, h);
-        let (ms, n) = median_ms(&mut mtcnn, &img, &params, runs);
+        let (ms, cpu, n) = median_ms(&mut mtcnn, &img, &params, runs);
         println!(
-            "{:<28} {:>11} {:>10.2} {:>6}",
+            "{:<28} {:>11} {:>10.2} {:>7.1} {:>6}",
             "mtcnn (min face 20)",
             format!("{w}x{h}"),
             ms,
+            cpu,
             n
         );
     }
@@ -92,12 +116,13 @@ fn main() {
     .expect("open scrfd_test");
     for (w, h) in [(640, 480), (1280, 720)] {
         let img = letterbox_centre(&photo, w, h);
-        let (ms, n) = median_ms(&mut scrfd, &img, &params, runs);
+        let (ms, cpu, n) = median_ms(&mut scrfd, &img, &params, runs);
         println!(
-            "{:<28} {:>11} {:>10.2} {:>6}",
+            "{:<28} {:>11} {:>10.2} {:>7.1} {:>6}",
             "scrfd_test.onnx @640",
             format!("{w}x{h}"),
             ms,
+            cpu,
             n
         );
     }

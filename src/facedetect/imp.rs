@@ -222,7 +222,14 @@ impl BaseTransformImpl for FaceDetect {
             .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["ghostfacedetect: {}", e]))?;
         let detector = Detector::open(&location, &settings.props.session_options())
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["ghostfacedetect: {}", e]))?;
-        gst::info!(CAT, imp = self, "detector {} from {}", detector.family(), location.path().display());
+        gst::info!(
+            CAT,
+            imp = self,
+            "detector {} from {}{}",
+            detector.family(),
+            location.path().display(),
+            detector.backend_note().map(|n| format!("; {n}")).unwrap_or_default()
+        );
         *self.runs.lock().unwrap() = 0;
         *self.state.lock().unwrap() = Some(State { detector, info: None, frames_seen: 0 });
         Ok(())

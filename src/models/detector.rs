@@ -47,7 +47,7 @@ impl Default for DetectorParams {
 
 /// A loaded face detector.
 pub enum Detector {
-    Mtcnn(Mtcnn),
+    Mtcnn(Box<Mtcnn>),
     Scrfd(Scrfd),
 }
 
@@ -66,7 +66,7 @@ impl Detector {
         options: &SessionOptions,
     ) -> Result<Detector, RuntimeError> {
         match location {
-            ModelLocation::Dir(dir) => Ok(Detector::Mtcnn(Mtcnn::open(dir, options)?)),
+            ModelLocation::Dir(dir) => Ok(Detector::Mtcnn(Box::new(Mtcnn::open(dir, options)?))),
             ModelLocation::File(file) => {
                 let is_pnet = file
                     .file_name()
@@ -77,7 +77,7 @@ impl Detector {
                         .parent()
                         .filter(|p| !p.as_os_str().is_empty())
                         .unwrap_or(Path::new("."));
-                    Ok(Detector::Mtcnn(Mtcnn::open(dir, options)?))
+                    Ok(Detector::Mtcnn(Box::new(Mtcnn::open(dir, options)?)))
                 } else {
                     Ok(Detector::Scrfd(Scrfd::open(file, options)?))
                 }
@@ -97,6 +97,14 @@ impl Detector {
         };
         faces.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(faces)
+    }
+
+    /// Where the networks run, when that is not just the session's provider (MTCNN's native P-Net).
+    pub fn backend_note(&self) -> Option<&str> {
+        match self {
+            Detector::Mtcnn(m) => Some(m.pnet_note()),
+            Detector::Scrfd(_) => None,
+        }
     }
 
     /// "mtcnn" or "scrfd".

@@ -9,22 +9,28 @@
 //! * NMS 0.5 Union per scale, 0.7 Union across scales and after R-Net, 0.7 Min after O-Net;
 //! * stage thresholds 0.6 / 0.7 / 0.7, scale factor 0.709.
 //!
-//! All buffers are kept in the struct and reused between frames.
+//! P-Net runs natively (`super::pnet`) on CPUs with AVX2/FMA when the model runs on the CPU, else in
+//! ONNX Runtime; R-Net and O-Net always run in ONNX Runtime. All buffers are kept in the struct and
+//! reused between frames.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use super::detector::{Detection, DetectorParams};
+use super::onnx_graph::Graph;
+use super::pnet::{self, BandScratch, CellMaps, PnetWeights};
 use crate::runtime::{
-    load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec,
+    load_session, Dim, ExecutionProvider, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec,
 };
 use crate::vision::pixel::PixelLayout;
-use crate::vision::resize::{resize_f32_rgb, resize_packed_rows};
+use crate::vision::resize::{area_shrink_rgb_rows, resize_f32_rgb};
 use crate::vision::{Filter, PackedFrame};
 
 const THRESHOLDS: [f32; 3] = [0.6, 0.7, 0.7];
 const SCALE_FACTOR: f64 = 0.709;
 const NORM: f32 = 0.0078125;
+/// Levels with fewer cell rows per band than this are not split over threads.
+const MIN_BAND_ROWS: usize = 8;
 
 /// The three MTCNN networks plus reusable buffers.
 pub struct Mtcnn {
@@ -41,6 +47,28 @@ pub struct Mtcnn {
     out: Vec<f32>,
     /// R-Net / O-Net batch input.
     batch: Vec<f32>,
+    /// The native P-Net, when this CPU and the model file allow it.
+    native: Option<NativePnet>,
+    /// Whether P-Net runs natively (else in ONNX Runtime); see [`Mtcnn::set_native_pnet`].
+    use_native: bool,
+    /// P-Net output of the current level, upright.
+    maps: CellMaps,
+    /// Where P-Net runs, and why not natively, for the log.
+    pnet_note: String,
+}
+
+/// Native P-Net weights and the buffers of each band (a horizontal slice of a level run by one thread).
+struct NativePnet {
+    weights: PnetWeights,
+    bands: Vec<Band>,
+    max_bands: usize,
+}
+
+#[derive(Default)]
+struct Band {
+    /// The band's input rows of the level, normalised RGB.
+    input: Vec<f32>,
+    scratch: BandScratch,
 }
 
 /// One candidate: box (x1,y1,x2,y2), score, and P-Net regression (stage 1 only).
@@ -124,6 +152,26 @@ impl Mtcnn {
                 TensorSpec::new(&["softmax_2"], &[Any, Fixed(2)]),
             ],
         )?;
+        // The native P-Net replaces a CPU session only; an unexpected graph keeps ONNX Runtime.
+        let weights = if pnet.provider != ExecutionProvider::Cpu {
+            Err(format!("the model runs on {:?}", pnet.provider))
+        } else if !pnet::supported() {
+            Err("this CPU lacks AVX2/FMA".to_string())
+        } else {
+            Graph::read(&pnet.path).and_then(|g| PnetWeights::from_graph(&g))
+        };
+        let pnet_note = match &weights {
+            Ok(_) => "P-Net: native (AVX2/FMA)".to_string(),
+            Err(why) => format!("P-Net: ONNX Runtime ({why})"),
+        };
+        let native = weights.ok().map(|weights| NativePnet {
+                weights,
+                bands: Vec::new(),
+                max_bands: match options.threads {
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
+                    n => n as usize,
+                },
+            });
         Ok(Mtcnn {
             pnet,
             rnet,
@@ -133,7 +181,26 @@ impl Mtcnn {
             crop: Vec::new(),
             out: Vec::new(),
             batch: Vec::new(),
+            use_native: native.is_some(),
+            native,
+            pnet_note,
+            maps: CellMaps::default(),
         })
+    }
+
+    /// Where P-Net runs (native or ONNX Runtime, and why), for the log.
+    pub fn pnet_note(&self) -> &str {
+        &self.pnet_note
+    }
+
+    /// Whether P-Net runs natively rather than in ONNX Runtime.
+    pub fn native_pnet(&self) -> bool {
+        self.use_native
+    }
+
+    /// Chooses the native P-Net (when available) or ONNX Runtime; for comparisons and benchmarks.
+    pub fn set_native_pnet(&mut self, on: bool) {
+        self.use_native = on && self.native.is_some();
     }
 
     /// Runs the cascade on a frame.
@@ -167,39 +234,11 @@ impl Mtcnn {
             .map(|&scale| (scale, (w as f64 * scale).ceil() as usize, (h as f64 * scale).ceil() as usize))
             .filter(|&(_, ws, hs)| ws >= 12 && hs >= 12)
             .collect();
-        // Pipelined: the next level is resized on a helper thread while P-Net runs on this one. The
-        // resize is single-threaded and would otherwise leave the second core idle (2 cores: 5-8 %
-        // per frame; each level's output is unchanged).
-        let [mut cur, mut next] = std::mem::take(&mut self.pyramid);
-        if let Some(&(_, ws, hs)) = levels.first() {
-            pyramid_level(&self.rgb, w, h, ws, hs, &mut cur);
-        }
-        let mut total: Vec<Cand> = Vec::new();
-        for (k, &(scale, ws, hs)) in levels.iter().enumerate() {
-            let (rgb, pnet) = (&self.rgb, &self.pnet);
-            let following = levels.get(k + 1).copied();
-            let boxes = std::thread::scope(|s| {
-                let next = &mut next;
-                let worker = following
-                    .map(|(_, ws2, hs2)| s.spawn(move || pyramid_level(rgb, w, h, ws2, hs2, next)));
-                let boxes = run_pnet(pnet, &cur, ws, hs, scale);
-                if let Some(Err(panic)) = worker.map(|t| t.join()) {
-                    std::panic::resume_unwind(panic);
-                }
-                boxes
-            });
-            std::mem::swap(&mut cur, &mut next);
-            let boxes = match boxes {
-                Ok(b) => b,
-                Err(e) => {
-                    self.pyramid = [cur, next];
-                    return Err(e);
-                }
-            };
-            let pick = nms(&boxes, 0.5, false);
-            total.extend(pick.into_iter().map(|i| boxes[i]));
-        }
-        self.pyramid = [cur, next];
+        let total = if self.use_native {
+            self.stage1_native(w, h, &levels)
+        } else {
+            self.stage1_onnxruntime(w, h, &levels)?
+        };
         if total.is_empty() {
             return Ok(Vec::new());
         }
@@ -342,6 +381,112 @@ impl Mtcnn {
             .collect())
     }
 
+    /// P-Net over the pyramid with the native kernels.
+    fn stage1_native(&mut self, w: usize, h: usize, levels: &[(f64, usize, usize)]) -> Vec<Cand> {
+        let mut total = Vec::new();
+        for &(scale, ws, hs) in levels {
+            self.native_level(w, h, ws, hs);
+            let boxes = level_candidates(&self.maps, scale);
+            let pick = nms(&boxes, 0.5, false);
+            total.extend(pick.into_iter().map(|i| boxes[i]));
+        }
+        total
+    }
+
+    /// One level (ws×hs) of the unpacked frame through the native P-Net into `self.maps`: the level is
+    /// cut into horizontal bands, and each band resizes its own input rows and runs the network on
+    /// its own thread.
+    fn native_level(&mut self, w: usize, h: usize, ws: usize, hs: usize) {
+        let native = self.native.as_mut().expect("native P-Net");
+        let frame = PackedFrame { data: &self.rgb, width: w, height: h, stride: w * 3, layout: PixelLayout::Rgb };
+        let maps = &mut self.maps;
+        let (wc, hc) = pnet::cell_grid(ws, hs);
+        let bands = (hc / MIN_BAND_ROWS).clamp(1, native.max_bands);
+        if native.bands.len() < bands {
+            native.bands.resize_with(bands, Band::default);
+        }
+        maps.wc = wc;
+        maps.hc = hc;
+        maps.prob.resize(wc * hc, 0.0);
+        maps.reg.resize(wc * hc * 4, 0.0);
+        let weights = &native.weights;
+        std::thread::scope(|s| {
+            let (mut prob, mut reg) = (&mut maps.prob[..], &mut maps.reg[..]);
+            let mut workers = Vec::new();
+            for (b, band) in native.bands[..bands].iter_mut().enumerate() {
+                let rows = (hc * b / bands, hc * (b + 1) / bands);
+                let (p, rest) = std::mem::take(&mut prob).split_at_mut((rows.1 - rows.0) * wc);
+                prob = rest;
+                let (g, rest) = std::mem::take(&mut reg).split_at_mut((rows.1 - rows.0) * wc * 4);
+                reg = rest;
+                let mut job = move || pnet_band(weights, &frame, (ws, hs), rows, band, p, g);
+                if b + 1 == bands {
+                    job();
+                } else {
+                    workers.push(s.spawn(job));
+                }
+            }
+            for worker in workers {
+                if let Err(panic) = worker.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        });
+    }
+
+    /// P-Net's output for one pyramid level of `frame` (ws×hs, at least 12x12), from the backend in
+    /// use: for comparing the native kernels with ONNX Runtime.
+    pub fn pnet_cells(&mut self, frame: &PackedFrame, ws: usize, hs: usize) -> Result<&CellMaps, RuntimeError> {
+        assert!(ws >= 12 && hs >= 12, "P-Net needs at least 12x12");
+        self.unpack(frame);
+        let (w, h) = (frame.width, frame.height);
+        if self.use_native {
+            self.native_level(w, h, ws, hs);
+        } else {
+            let mut input = std::mem::take(&mut self.pyramid[0]);
+            pyramid_level(&self.rgb, w, h, ws, hs, &mut input);
+            let ran = run_pnet(&self.pnet, &input, ws, hs, &mut self.maps);
+            self.pyramid[0] = input;
+            ran?;
+        }
+        Ok(&self.maps)
+    }
+
+    /// P-Net over the pyramid in ONNX Runtime. Pipelined: the next level is resized on a helper thread
+    /// while P-Net runs on this one (the resize is single-threaded and would otherwise leave the second
+    /// core idle; each level's output is unchanged).
+    fn stage1_onnxruntime(&mut self, w: usize, h: usize, levels: &[(f64, usize, usize)]) -> Result<Vec<Cand>, RuntimeError> {
+        let [mut cur, mut next] = std::mem::take(&mut self.pyramid);
+        if let Some(&(_, ws, hs)) = levels.first() {
+            pyramid_level(&self.rgb, w, h, ws, hs, &mut cur);
+        }
+        let mut total: Vec<Cand> = Vec::new();
+        for (k, &(scale, ws, hs)) in levels.iter().enumerate() {
+            let (rgb, pnet, maps) = (&self.rgb, &self.pnet, &mut self.maps);
+            let following = levels.get(k + 1).copied();
+            let ran = std::thread::scope(|s| {
+                let next = &mut next;
+                let worker = following
+                    .map(|(_, ws2, hs2)| s.spawn(move || pyramid_level(rgb, w, h, ws2, hs2, next)));
+                let ran = run_pnet(pnet, &cur, ws, hs, maps);
+                if let Some(Err(panic)) = worker.map(|t| t.join()) {
+                    std::panic::resume_unwind(panic);
+                }
+                ran
+            });
+            std::mem::swap(&mut cur, &mut next);
+            if let Err(e) = ran {
+                self.pyramid = [cur, next];
+                return Err(e);
+            }
+            let boxes = level_candidates(&self.maps, scale);
+            let pick = nms(&boxes, 0.5, false);
+            total.extend(pick.into_iter().map(|i| boxes[i]));
+        }
+        self.pyramid = [cur, next];
+        Ok(total)
+    }
+
     /// Copies the frame into the tightly packed RGB buffer.
     fn unpack(&mut self, frame: &PackedFrame) {
         let (w, h) = (frame.width, frame.height);
@@ -425,13 +570,13 @@ impl Mtcnn {
     }
 }
 
-/// INTER_AREA shrink of the RGB frame (`w`×`h`) to ws×hs, rounded to uint8 like OpenCV, normalised and
-/// written transposed into `out` (x-major: element (x, y, c) at `(x*hs + y)*3 + c`).
+/// INTER_AREA shrink of the RGB frame (`w`×`h`) to ws×hs, rounded to uint8 like OpenCV (within one
+/// level: see `area_shrink_rgb_rows`), normalised and written transposed into `out` (x-major: element
+/// (x, y, c) at `(x*hs + y)*3 + c`).
 fn pyramid_level(rgb: &[u8], w: usize, h: usize, ws: usize, hs: usize, out: &mut Vec<f32>) {
-    let frame = PackedFrame { data: rgb, width: w, height: h, stride: w * 3, layout: PixelLayout::Rgb };
     out.resize(ws * hs * 3, 0.0);
     // Rows are normalised as they come out of the resize: no intermediate level image.
-    resize_packed_rows(&frame, ws, hs, Filter::Area, |y, row| {
+    area_shrink_rgb_rows(rgb, (w, h), (ws, hs), 0..hs, |y, row| {
         for (x, px) in row.chunks_exact(3).enumerate() {
             let o = (x * hs + y) * 3;
             for c in 0..3 {
@@ -441,9 +586,30 @@ fn pyramid_level(rgb: &[u8], w: usize, h: usize, ws: usize, hs: usize, out: &mut
     });
 }
 
-/// Runs P-Net on one pyramid level (`input`, ws×hs transposed) and generates candidate boxes (reference
-/// `__generate_bounding_box`, including its `flipud` quirk for a single candidate).
-fn run_pnet(session: &ModelSession, input: &[f32], ws: usize, hs: usize, scale: f64) -> Result<Vec<Cand>, RuntimeError> {
+/// One band of a level with the native P-Net: its input rows resized from the frame (as
+/// `pyramid_level`, upright), then the network.
+fn pnet_band(
+    weights: &PnetWeights,
+    frame: &PackedFrame,
+    (ws, hs): (usize, usize),
+    (r0, r1): (usize, usize),
+    band: &mut Band,
+    prob: &mut [f32],
+    reg: &mut [f32],
+) {
+    let (y0, y1) = pnet::input_rows(r0, r1, hs);
+    let input = &mut band.input;
+    input.resize((y1 - y0) * ws * 3, 0.0);
+    area_shrink_rgb_rows(frame.data, (frame.width, frame.height), (ws, hs), y0..y1, |y, row| {
+        for (d, &s) in input[(y - y0) * ws * 3..(y - y0 + 1) * ws * 3].iter_mut().zip(row) {
+            *d = (s as f32 - 127.5) * NORM;
+        }
+    });
+    pnet::run_band(weights, input, ws, hs, (r0, r1), &mut band.scratch, prob, reg);
+}
+
+/// Runs P-Net in ONNX Runtime on one pyramid level (`input`, ws×hs transposed) into `maps` (upright).
+fn run_pnet(session: &ModelSession, input: &[f32], ws: usize, hs: usize, maps: &mut CellMaps) -> Result<(), RuntimeError> {
     let err = |e: ort::Error| session.model_error(e);
     let tensor =
         ort::value::TensorRef::from_array_view(([1usize, ws, hs, 3], input))
@@ -466,21 +632,39 @@ fn run_pnet(session: &ModelSession, input: &[f32], ws: usize, hs: usize, scale: 
     if prob.len() < wc * hc * 2 || reg.len() < wc * hc * 4 {
         return Err(session.model_error("P-Net returned too few values"));
     }
+    maps.wc = wc;
+    maps.hc = hc;
+    maps.prob.resize(wc * hc, 0.0);
+    maps.reg.resize(wc * hc * 4, 0.0);
+    for col in 0..wc {
+        for row in 0..hc {
+            let (t, u) = (col * hc + row, row * wc + col);
+            maps.prob[u] = prob[t * 2 + 1];
+            maps.reg[u * 4..u * 4 + 4].copy_from_slice(&reg[t * 4..t * 4 + 4]);
+        }
+    }
+    Ok(())
+}
+
+/// Candidate boxes of one level (reference `__generate_bounding_box`: cells in the transposed
+/// network's order, column by column, including its `flipud` quirk for a single candidate).
+fn level_candidates(maps: &CellMaps, scale: f64) -> Vec<Cand> {
+    let (wc, hc) = (maps.wc, maps.hc);
     let mut cells = Vec::new();
     for col in 0..wc {
         for row in 0..hc {
-            let s = prob[(col * hc + row) * 2 + 1];
+            let s = maps.prob[row * wc + col];
             if s >= THRESHOLDS[0] {
                 cells.push((col, row, s));
             }
         }
     }
     let flip = cells.len() == 1;
-    Ok(cells
+    cells
         .into_iter()
         .map(|(col, row, s)| {
             let rc = if flip { wc - 1 - col } else { col };
-            let r = &reg[(rc * hc + row) * 4..(rc * hc + row) * 4 + 4];
+            let r = &maps.reg[(row * wc + rc) * 4..(row * wc + rc) * 4 + 4];
             let (bx, by) = (col as f64, row as f64);
             Cand {
                 b: [
@@ -493,7 +677,7 @@ fn run_pnet(session: &ModelSession, input: &[f32], ws: usize, hs: usize, scale: 
                 reg: [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64],
             }
         })
-        .collect())
+        .collect()
 }
 
 fn rerec(b: &mut [f64; 4]) {

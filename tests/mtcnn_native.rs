@@ -1,0 +1,130 @@
+//! MTCNN's native P-Net against ONNX Runtime running the same `pnet.onnx`: cell by cell on pyramid
+//! levels of real photos (odd and minimal sizes included), whole detections, and the graph check
+//! that keeps other files on ONNX Runtime.
+
+use std::path::PathBuf;
+
+use gstghost::models::onnx_graph::Graph;
+use gstghost::models::pnet::{self, CellMaps, PnetWeights};
+use gstghost::models::{resolve_model, Detector, DetectorParams, ModelLocation};
+use gstghost::runtime::{ExecutionProvider, SessionOptions};
+use gstghost::vision::{PackedFrame, RgbImage};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn mtcnn() -> Detector {
+    let opts = SessionOptions { provider: ExecutionProvider::Cpu, ..Default::default() };
+    Detector::open(&resolve_model("mtcnn").expect("mtcnn models (run ./ghost.sh setup)"), &opts).expect("open mtcnn")
+}
+
+fn load_rgb(name: &str) -> RgbImage {
+    let img = image::open(root().join("tests/data").join(name)).expect("decode").to_rgb8();
+    let (w, h) = img.dimensions();
+    RgbImage::from_raw(w as usize, h as usize, img.into_raw())
+}
+
+fn pnet_path() -> PathBuf {
+    match resolve_model("mtcnn").unwrap() {
+        ModelLocation::Dir(d) => d.join("pnet.onnx"),
+        ModelLocation::File(f) => f,
+    }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn native_pnet_matches_onnxruntime_cell_by_cell() {
+    let mut det = mtcnn();
+    let Detector::Mtcnn(m) = &mut det else { panic!("mtcnn is an MTCNN") };
+    // This machine (and CI's) has AVX2/FMA: the native kernels must be in use, not silently skipped.
+    assert_eq!(m.native_pnet(), pnet::supported(), "{}", m.pnet_note());
+    assert!(pnet::supported(), "the native P-Net is what this test checks; this CPU lacks AVX2/FMA");
+    let mut faces_seen = 0;
+    for name in ["obama.jpg", "biden.jpg"] {
+        let img = load_rgb(name);
+        let frame = PackedFrame::from_rgb(&img);
+        let (w, h) = (img.width, img.height);
+        // Pyramid-like sizes, odd sizes (the last pool window one pixel wide), a band split with
+        // few rows per band, and the smallest level.
+        for (ws, hs) in [(w * 3 / 5, h * 3 / 5), (w / 4 + 1, h / 4), (w / 4, h / 4 + 1), (97, 131), (40, 13), (12, 12), (13, 12)] {
+            m.set_native_pnet(true);
+            let native: CellMaps = m.pnet_cells(&frame, ws, hs).unwrap().clone();
+            m.set_native_pnet(false);
+            let ort = m.pnet_cells(&frame, ws, hs).unwrap().clone();
+            assert_eq!((native.wc, native.hc), (ort.wc, ort.hc), "{name} {ws}x{hs}: cell grid");
+            assert_eq!((native.wc, native.hc), pnet::cell_grid(ws, hs));
+            assert_eq!((native.prob.len(), native.reg.len()), (ort.prob.len(), ort.reg.len()));
+            let (dp, dr) = (max_diff(&native.prob, &ort.prob), max_diff(&native.reg, &ort.reg));
+            assert!(dp < 1e-4 && dr < 1e-4, "{name} {ws}x{hs}: prob differs by {dp}, regression by {dr}");
+            faces_seen += ort.prob.iter().filter(|&&p| p >= 0.6).count();
+        }
+    }
+    assert!(faces_seen > 20, "the compared maps hold candidate cells ({faces_seen})");
+}
+
+#[test]
+fn native_and_onnxruntime_pnet_find_the_same_faces() {
+    let mut det = mtcnn();
+    let params = DetectorParams::default();
+    for name in ["obama.jpg", "obama_partial_face.jpg", "biden.jpg"] {
+        let img = load_rgb(name);
+        let frame = PackedFrame::from_rgb(&img);
+        let Detector::Mtcnn(m) = &mut det else { unreachable!() };
+        m.set_native_pnet(true);
+        let native = det.detect(&frame, &params).unwrap();
+        let Detector::Mtcnn(m) = &mut det else { unreachable!() };
+        m.set_native_pnet(false);
+        let ort = det.detect(&frame, &params).unwrap();
+        assert!(!native.is_empty(), "{name}");
+        assert_eq!(native.len(), ort.len(), "{name}");
+        for (a, b) in native.iter().zip(&ort) {
+            let d = a.bbox.iter().zip(&b.bbox).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            let k = a.keypoints.iter().flatten().zip(b.keypoints.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(d < 0.01 && k < 0.01 && (a.score - b.score).abs() < 1e-4, "{name}: {a:?} vs {b:?}");
+        }
+    }
+}
+
+#[test]
+fn only_the_expected_pnet_graph_is_taken() {
+    let graph = Graph::read(&pnet_path()).unwrap();
+    assert!(PnetWeights::from_graph(&graph).is_ok());
+
+    let broken = |edit: &dyn Fn(&mut Graph)| {
+        let mut g = graph.clone();
+        edit(&mut g);
+        PnetWeights::from_graph(&g).err().expect("an edited graph is refused")
+    };
+    // A ReLU where the first PReLU was.
+    let e = broken(&|g| g.nodes.iter_mut().filter(|n| n.op_type == "PRelu").for_each(|n| n.op_type = "Relu".into()));
+    assert!(e.contains("PRelu"), "{e}");
+    // Other pool geometry.
+    let e = broken(&|g| {
+        let pool = g.nodes.iter_mut().find(|n| n.op_type == "MaxPool").unwrap();
+        pool.attributes.insert("strides".into(), gstghost::models::onnx_graph::Attribute::Ints(vec![1, 1]));
+    });
+    assert!(e.contains("max-pool"), "{e}");
+    // Wider first layer.
+    let e = broken(&|g| {
+        let conv = g.nodes.iter().find(|n| n.op_type == "Conv").unwrap().inputs[1].clone();
+        let w = g.weights.get_mut(&conv).unwrap();
+        w.dims[0] = 20;
+        w.data.extend_from_within(..);
+    });
+    assert!(e.contains("expected [10, 3, 3, 3]"), "{e}");
+    // A different output name.
+    let e = broken(&|g| {
+        for n in &mut g.nodes {
+            for o in &mut n.outputs {
+                if o == "softmax" {
+                    *o = "prob".into();
+                }
+            }
+        }
+    });
+    assert!(e.contains("softmax"), "{e}");
+}
