@@ -1,7 +1,7 @@
 //! Face-detector timing: `cargo run --release --example bench_detect` (or plain `cargo run --example
 //! bench_detect`; the dev profile is optimised too). Prints the median ms/frame of ~20 runs after warm-up
 //! for MTCNN on obama.jpg letterboxed to 640x480, 1280x720 and 1920x1080, and for the SCRFD-shaped
-//! `scrfd_test.onnx` at 640. `BENCH_PNET=ort` runs MTCNN's P-Net in ONNX Runtime instead of natively.
+//! `scrfd_test.onnx` at 640. `BENCH_MTCNN=ort` runs MTCNN's networks in ONNX Runtime instead of natively.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -88,9 +88,9 @@ fn main() {
     let mut mtcnn =
         Detector::open(&resolve_model("mtcnn").expect("mtcnn"), &opts).expect("open mtcnn");
     if let Detector::Mtcnn(m) = &mut mtcnn {
-        // BENCH_PNET=ort: P-Net in ONNX Runtime even where the native kernels run.
-        m.set_native_pnet(std::env::var("BENCH_PNET").as_deref() != Ok("ort"));
-        println!("{}", m.pnet_note().replace("native", if m.native_pnet() { "native" } else { "native off" }));
+        // BENCH_MTCNN=ort: the networks in ONNX Runtime even where the native kernels run.
+        m.set_native(std::env::var("BENCH_MTCNN").as_deref() != Ok("ort"));
+        println!("MTCNN: {}", if m.native() { m.note() } else { "networks run in ONNX Runtime (BENCH_MTCNN=ort)" });
     }
     // BENCH_ONLY=1280x720 times one size (for profiling).
     let only = std::env::var("BENCH_ONLY").ok();
@@ -115,6 +115,9 @@ fn main() {
     )
     .expect("open scrfd_test");
     for (w, h) in [(640, 480), (1280, 720)] {
+        if only.as_ref().is_some_and(|o| *o != format!("{w}x{h}")) {
+            continue;
+        }
         let img = letterbox_centre(&photo, w, h);
         let (ms, cpu, n) = median_ms(&mut scrfd, &img, &params, runs);
         println!(

@@ -41,7 +41,7 @@ fn native_pnet_matches_onnxruntime_cell_by_cell() {
     let mut det = mtcnn();
     let Detector::Mtcnn(m) = &mut det else { panic!("mtcnn is an MTCNN") };
     // This machine (and CI's) has AVX2/FMA: the native kernels must be in use, not silently skipped.
-    assert_eq!(m.native_pnet(), pnet::supported(), "{}", m.pnet_note());
+    assert_eq!(m.native(), pnet::supported(), "{}", m.note());
     assert!(pnet::supported(), "the native P-Net is what this test checks; this CPU lacks AVX2/FMA");
     let mut faces_seen = 0;
     for name in ["obama.jpg", "biden.jpg"] {
@@ -51,9 +51,9 @@ fn native_pnet_matches_onnxruntime_cell_by_cell() {
         // Pyramid-like sizes, odd sizes (the last pool window one pixel wide), a band split with
         // few rows per band, and the smallest level.
         for (ws, hs) in [(w * 3 / 5, h * 3 / 5), (w / 4 + 1, h / 4), (w / 4, h / 4 + 1), (97, 131), (40, 13), (12, 12), (13, 12)] {
-            m.set_native_pnet(true);
+            m.set_native(true);
             let native: CellMaps = m.pnet_cells(&frame, ws, hs).unwrap().clone();
-            m.set_native_pnet(false);
+            m.set_native(false);
             let ort = m.pnet_cells(&frame, ws, hs).unwrap().clone();
             assert_eq!((native.wc, native.hc), (ort.wc, ort.hc), "{name} {ws}x{hs}: cell grid");
             assert_eq!((native.wc, native.hc), pnet::cell_grid(ws, hs));
@@ -67,6 +67,48 @@ fn native_pnet_matches_onnxruntime_cell_by_cell() {
 }
 
 #[test]
+fn native_rnet_and_onet_match_onnxruntime_crop_by_crop() {
+    let mut det = mtcnn();
+    let Detector::Mtcnn(m) = &mut det else { panic!("mtcnn is an MTCNN") };
+    assert!(m.native(), "{}", m.note());
+    let img = load_rgb("obama.jpg");
+    // Crops of the photo (nearest-neighbour samples of square boxes around the face, which MTCNN
+    // finds at x 373-610, y 83-423, and off it), normalised.
+    let boxes: Vec<(usize, usize, usize)> = (0..37)
+        .map(|k| if k % 2 == 0 { (310 + k * 3 % 30, 75 + k * 5 % 30, 320 + k * 7 % 50) } else { (40 + k * 9 % 200, 60 + k * 13 % 220, 150 + k * 7 % 180) })
+        .collect();
+    let mut faces = 0;
+    for size in [24, 48] {
+        let mut crops = Vec::new();
+        for &(x0, y0, side) in &boxes {
+            for y in 0..size {
+                for x in 0..size {
+                    let (sx, sy) = ((x0 + x * side / size).min(img.width - 1), (y0 + y * side / size).min(img.height - 1));
+                    let p = &img.data[(sy * img.width + sx) * 3..][..3];
+                    crops.extend(p.iter().map(|&v| (v as f32 - 127.5) / 128.0));
+                }
+            }
+        }
+        // Batches split over threads and with a tail that is not a whole kernel block.
+        for n in [boxes.len(), 1, 7] {
+            m.set_native(true);
+            let native = m.stage_outputs(size, &crops, n).unwrap();
+            m.set_native(false);
+            let ort = m.stage_outputs(size, &crops, n).unwrap();
+            assert_eq!(native.len(), ort.len());
+            for ((name, a), (_, b)) in native.iter().zip(&ort) {
+                assert_eq!(a.len(), b.len(), "{size} {name}");
+                let d = max_diff(a, b);
+                assert!(d < 1e-4, "{size}x{size} {name}, {n} crops: differs by {d}");
+            }
+            let prob = &ort.last().unwrap().1;
+            faces += prob.chunks(2).filter(|p| p[1] > 0.7).count();
+        }
+    }
+    assert!(faces > 3, "some crops are faces to the networks ({faces})");
+}
+
+#[test]
 fn native_and_onnxruntime_pnet_find_the_same_faces() {
     let mut det = mtcnn();
     let params = DetectorParams::default();
@@ -74,10 +116,10 @@ fn native_and_onnxruntime_pnet_find_the_same_faces() {
         let img = load_rgb(name);
         let frame = PackedFrame::from_rgb(&img);
         let Detector::Mtcnn(m) = &mut det else { unreachable!() };
-        m.set_native_pnet(true);
+        m.set_native(true);
         let native = det.detect(&frame, &params).unwrap();
         let Detector::Mtcnn(m) = &mut det else { unreachable!() };
-        m.set_native_pnet(false);
+        m.set_native(false);
         let ort = det.detect(&frame, &params).unwrap();
         assert!(!native.is_empty(), "{name}");
         assert_eq!(native.len(), ort.len(), "{name}");

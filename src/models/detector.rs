@@ -102,7 +102,7 @@ impl Detector {
     /// Where the networks run, when that is not just the session's provider (MTCNN's native P-Net).
     pub fn backend_note(&self) -> Option<&str> {
         match self {
-            Detector::Mtcnn(m) => Some(m.pnet_note()),
+            Detector::Mtcnn(m) => Some(m.note()),
             Detector::Scrfd(_) => None,
         }
     }

@@ -14,6 +14,7 @@ pub mod parser;
 pub mod pnet;
 pub mod recognizer;
 pub mod scrfd;
+pub mod stage_net;
 pub mod swapper;
 
 pub use detector::{Detection, Detector, DetectorParams};

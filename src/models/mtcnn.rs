@@ -9,9 +9,9 @@
 //! * NMS 0.5 Union per scale, 0.7 Union across scales and after R-Net, 0.7 Min after O-Net;
 //! * stage thresholds 0.6 / 0.7 / 0.7, scale factor 0.709.
 //!
-//! P-Net runs natively (`super::pnet`) on CPUs with AVX2/FMA when the model runs on the CPU, else in
-//! ONNX Runtime; R-Net and O-Net always run in ONNX Runtime. All buffers are kept in the struct and
-//! reused between frames.
+//! The three networks run natively (`super::pnet`, `super::stage_net`: weights from the same files) on
+//! CPUs with AVX2/FMA when the sessions are on the CPU, else in ONNX Runtime. All buffers are kept in
+//! the struct and reused between frames.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,11 +19,12 @@ use std::sync::Arc;
 use super::detector::{Detection, DetectorParams};
 use super::onnx_graph::Graph;
 use super::pnet::{self, BandScratch, CellMaps, PnetWeights};
+use super::stage_net::{StageNet, StageScratch};
 use crate::runtime::{
     load_session, Dim, ExecutionProvider, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec,
 };
 use crate::vision::pixel::PixelLayout;
-use crate::vision::resize::{area_shrink_rgb_rows, resize_f32_rgb};
+use crate::vision::resize::{area_shrink_rgb_rows, resize_f32_rgb_rows};
 use crate::vision::{Filter, PackedFrame};
 
 const THRESHOLDS: [f32; 3] = [0.6, 0.7, 0.7];
@@ -41,27 +42,28 @@ pub struct Mtcnn {
     rgb: Vec<u8>,
     /// P-Net inputs (transposed NHWC): the level being run and the next one.
     pyramid: [Vec<f32>; 2],
-    /// Zero-padded crop (float RGB).
-    crop: Vec<f32>,
-    /// One resized crop (size×size RGB).
-    out: Vec<f32>,
     /// R-Net / O-Net batch input.
     batch: Vec<f32>,
-    /// The native P-Net, when this CPU and the model file allow it.
-    native: Option<NativePnet>,
-    /// Whether P-Net runs natively (else in ONNX Runtime); see [`Mtcnn::set_native_pnet`].
+    /// The native networks, when this CPU and the model files allow them.
+    native: Option<Native>,
+    /// Whether the networks run natively (else in ONNX Runtime); see [`Mtcnn::set_native`].
     use_native: bool,
     /// P-Net output of the current level, upright.
     maps: CellMaps,
-    /// Where P-Net runs, and why not natively, for the log.
-    pnet_note: String,
+    /// Where the networks run, and why not natively, for the log.
+    note: String,
 }
 
-/// Native P-Net weights and the buffers of each band (a horizontal slice of a level run by one thread).
-struct NativePnet {
-    weights: PnetWeights,
+/// The native networks, the buffers of each P-Net band (a horizontal slice of a level run by one
+/// thread) and of each R-Net/O-Net thread.
+struct Native {
+    pnet: PnetWeights,
+    rnet: StageNet,
+    onet: StageNet,
     bands: Vec<Band>,
     max_bands: usize,
+    stage_scratch: Vec<StageScratch>,
+    stage_out: Vec<f32>,
 }
 
 #[derive(Default)]
@@ -69,6 +71,23 @@ struct Band {
     /// The band's input rows of the level, normalised RGB.
     input: Vec<f32>,
     scratch: BandScratch,
+}
+
+/// The batched stages.
+#[derive(Clone, Copy)]
+enum Stage {
+    R,
+    O,
+}
+
+impl Stage {
+    /// Outputs (name, values per crop) in the order the cascade uses them.
+    fn outputs(self) -> &'static [(&'static str, usize)] {
+        match self {
+            Stage::R => &[("dense_2", 4), ("softmax_1", 2)],
+            Stage::O => &[("dense_5", 4), ("dense_6", 10), ("softmax_2", 2)],
+        }
+    }
 }
 
 /// One candidate: box (x1,y1,x2,y2), score, and P-Net regression (stage 1 only).
@@ -152,54 +171,70 @@ impl Mtcnn {
                 TensorSpec::new(&["softmax_2"], &[Any, Fixed(2)]),
             ],
         )?;
-        // The native P-Net replaces a CPU session only; an unexpected graph keeps ONNX Runtime.
-        let weights = if pnet.provider != ExecutionProvider::Cpu {
-            Err(format!("the model runs on {:?}", pnet.provider))
+        // The native networks replace CPU sessions only; an unexpected graph keeps ONNX Runtime.
+        let max_bands = match options.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
+            n => n as usize,
+        };
+        let read = |session: &ModelSession| {
+            Graph::read(&session.path).map_err(|e| format!("{}: {e}", session.path.display()))
+        };
+        let stage = |session: &ModelSession, input: &str, size: usize, outputs: &[(&str, usize)]| {
+            let net = StageNet::from_graph(&read(session)?, input, size);
+            let net = net.and_then(|net| match outputs.iter().find(|(name, len)| net.output(name).is_none_or(|o| o.len != *len)) {
+                Some((name, len)) => Err(format!("no output {name} of {len} values")),
+                None => Ok(net),
+            });
+            net.map_err(|e| format!("{}: {e}", session.path.display()))
+        };
+        let native = if pnet.provider != ExecutionProvider::Cpu {
+            Err(format!("the models run on {:?}", pnet.provider))
         } else if !pnet::supported() {
             Err("this CPU lacks AVX2/FMA".to_string())
         } else {
-            Graph::read(&pnet.path).and_then(|g| PnetWeights::from_graph(&g))
+            (|| {
+                Ok(Native {
+                    pnet: PnetWeights::from_graph(&read(&pnet)?).map_err(|e| format!("{}: {e}", pnet.path.display()))?,
+                    rnet: stage(&rnet, "input_2", 24, Stage::R.outputs())?,
+                    onet: stage(&onet, "input_3", 48, Stage::O.outputs())?,
+                    bands: Vec::new(),
+                    max_bands,
+                    stage_scratch: (0..max_bands).map(|_| StageScratch::default()).collect(),
+                    stage_out: Vec::new(),
+                })
+            })()
         };
-        let pnet_note = match &weights {
-            Ok(_) => "P-Net: native (AVX2/FMA)".to_string(),
-            Err(why) => format!("P-Net: ONNX Runtime ({why})"),
+        let note = match &native {
+            Ok(_) => "networks run natively (AVX2/FMA)".to_string(),
+            Err(why) => format!("networks run in ONNX Runtime ({why})"),
         };
-        let native = weights.ok().map(|weights| NativePnet {
-                weights,
-                bands: Vec::new(),
-                max_bands: match options.threads {
-                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
-                    n => n as usize,
-                },
-            });
+        let native = native.ok();
         Ok(Mtcnn {
             pnet,
             rnet,
             onet,
             rgb: Vec::new(),
             pyramid: Default::default(),
-            crop: Vec::new(),
-            out: Vec::new(),
             batch: Vec::new(),
             use_native: native.is_some(),
             native,
-            pnet_note,
+            note,
             maps: CellMaps::default(),
         })
     }
 
-    /// Where P-Net runs (native or ONNX Runtime, and why), for the log.
-    pub fn pnet_note(&self) -> &str {
-        &self.pnet_note
+    /// Where the networks run (natively or in ONNX Runtime, and why), for the log.
+    pub fn note(&self) -> &str {
+        &self.note
     }
 
-    /// Whether P-Net runs natively rather than in ONNX Runtime.
-    pub fn native_pnet(&self) -> bool {
+    /// Whether the networks run natively rather than in ONNX Runtime.
+    pub fn native(&self) -> bool {
         self.use_native
     }
 
-    /// Chooses the native P-Net (when available) or ONNX Runtime; for comparisons and benchmarks.
-    pub fn set_native_pnet(&mut self, on: bool) {
+    /// Chooses the native networks (when available) or ONNX Runtime; for comparisons and benchmarks.
+    pub fn set_native(&mut self, on: bool) {
         self.use_native = on && self.native.is_some();
     }
 
@@ -272,20 +307,7 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         let n = boxes.len();
-        let (reg, prob) = {
-            let session = self.rnet.clone();
-            let err = |e: ort::Error| session.model_error(e);
-            let tensor = ort::value::TensorRef::from_array_view(([n, 24, 24, 3], &self.batch[..]))
-                .map_err(err)?;
-            let mut guard = session.lock();
-            let out = guard.run(ort::inputs!["input_2" => tensor]).map_err(err)?;
-            let (_, reg) = out["dense_2"].try_extract_tensor::<f32>().map_err(err)?;
-            let (_, prob) = out["softmax_1"].try_extract_tensor::<f32>().map_err(err)?;
-            if reg.len() < n * 4 || prob.len() < n * 2 {
-                return Err(session.model_error("R-Net returned too few values"));
-            }
-            (reg[..n * 4].to_vec(), prob[..n * 2].to_vec())
-        };
+        let [reg, prob]: [Vec<f32>; 2] = self.run_stage(Stage::R, n)?.try_into().expect("two outputs");
         let mut passed: Vec<Cand> = Vec::new();
         for k in 0..n {
             let score = prob[k * 2 + 1];
@@ -322,25 +344,7 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         let n = boxes.len();
-        let (reg, pts, prob) = {
-            let session = self.onet.clone();
-            let err = |e: ort::Error| session.model_error(e);
-            let tensor = ort::value::TensorRef::from_array_view(([n, 48, 48, 3], &self.batch[..]))
-                .map_err(err)?;
-            let mut guard = session.lock();
-            let out = guard.run(ort::inputs!["input_3" => tensor]).map_err(err)?;
-            let (_, reg) = out["dense_5"].try_extract_tensor::<f32>().map_err(err)?;
-            let (_, pts) = out["dense_6"].try_extract_tensor::<f32>().map_err(err)?;
-            let (_, prob) = out["softmax_2"].try_extract_tensor::<f32>().map_err(err)?;
-            if reg.len() < n * 4 || pts.len() < n * 10 || prob.len() < n * 2 {
-                return Err(session.model_error("O-Net returned too few values"));
-            }
-            (
-                reg[..n * 4].to_vec(),
-                pts[..n * 10].to_vec(),
-                prob[..n * 2].to_vec(),
-            )
-        };
+        let [reg, pts, prob]: [Vec<f32>; 3] = self.run_stage(Stage::O, n)?.try_into().expect("three outputs");
         let mut finals: Vec<(Cand, [[f64; 2]; 5])> = Vec::new();
         for k in 0..n {
             let score = prob[k * 2 + 1];
@@ -409,7 +413,7 @@ impl Mtcnn {
         maps.hc = hc;
         maps.prob.resize(wc * hc, 0.0);
         maps.reg.resize(wc * hc * 4, 0.0);
-        let weights = &native.weights;
+        let weights = &native.pnet;
         std::thread::scope(|s| {
             let (mut prob, mut reg) = (&mut maps.prob[..], &mut maps.reg[..]);
             let mut workers = Vec::new();
@@ -487,6 +491,62 @@ impl Mtcnn {
         Ok(total)
     }
 
+    /// Runs R-Net or O-Net on the `n` crops in `self.batch` (upright for the native networks, transposed
+    /// for ONNX Runtime: see `fill_batch`); returns the stage's outputs in `Stage::outputs` order.
+    fn run_stage(&mut self, stage: Stage, n: usize) -> Result<Vec<Vec<f32>>, RuntimeError> {
+        let outputs = stage.outputs();
+        if let Some(native) = self.native.as_mut().filter(|_| self.use_native) {
+            let net = match stage {
+                Stage::R => &native.rnet,
+                Stage::O => &native.onet,
+            };
+            net.run(&self.batch, n, &mut native.stage_scratch, &mut native.stage_out);
+            return Ok(outputs.iter().map(|&(name, len)| net_output(net, &native.stage_out, n, name, len)).collect());
+        }
+        let (session, input, size) = match stage {
+            Stage::R => (self.rnet.clone(), "input_2", 24),
+            Stage::O => (self.onet.clone(), "input_3", 48),
+        };
+        let err = |e: ort::Error| session.model_error(e);
+        let tensor = ort::value::TensorRef::from_array_view(([n, size, size, 3], &self.batch[..])).map_err(err)?;
+        let mut guard = session.lock();
+        let out = guard.run(ort::inputs![input => tensor]).map_err(err)?;
+        outputs
+            .iter()
+            .map(|&(name, len)| {
+                let (_, v) = out[name].try_extract_tensor::<f32>().map_err(err)?;
+                if v.len() < n * len {
+                    return Err(session.model_error(format!("{name}: too few values")));
+                }
+                Ok(v[..n * len].to_vec())
+            })
+            .collect()
+    }
+
+    /// R-Net (`size` 24) or O-Net (48) outputs for `n` upright normalised crops (`crops`: n × size ×
+    /// size × 3), from the backend in use: for comparing the native networks with ONNX Runtime.
+    /// Returns (name, values) per output.
+    pub fn stage_outputs(&mut self, size: usize, crops: &[f32], n: usize) -> Result<Vec<(&'static str, Vec<f32>)>, RuntimeError> {
+        let stage = match size {
+            24 => Stage::R,
+            48 => Stage::O,
+            _ => panic!("R-Net takes 24x24 crops and O-Net 48x48"),
+        };
+        let per = size * size * 3;
+        self.batch.resize(n * per, 0.0);
+        for k in 0..n {
+            for y in 0..size {
+                for x in 0..size {
+                    let s = k * per + (y * size + x) * 3;
+                    let d = k * per + if self.use_native { (y * size + x) * 3 } else { (x * size + y) * 3 };
+                    self.batch[d..d + 3].copy_from_slice(&crops[s..s + 3]);
+                }
+            }
+        }
+        let values = self.run_stage(stage, n)?;
+        Ok(stage.outputs().iter().map(|o| o.0).zip(values).collect())
+    }
+
     /// Copies the frame into the tightly packed RGB buffer.
     fn unpack(&mut self, frame: &PackedFrame) {
         let (w, h) = (frame.width, frame.height);
@@ -520,54 +580,71 @@ impl Mtcnn {
     /// crop pixel (ty, tx) = frame pixel (y1-1+ty, x1-1+tx)), INTER_AREA-resized to size×size,
     /// normalised and transposed. Returns false when a crop is empty (the reference then gives up).
     fn fill_batch(&mut self, boxes: &[Cand], size: usize, w: usize, h: usize) -> bool {
+        let fits = |c: &Cand| {
+            let (tw, th) = ((c.b[2] - c.b[0] + 1.0) as i64, (c.b[3] - c.b[1] + 1.0) as i64);
+            (1..=1 << 15).contains(&tw) && (1..=1 << 15).contains(&th)
+        };
+        if !boxes.iter().all(fits) {
+            return false;
+        }
         let per = size * size * 3;
         self.batch.resize(boxes.len() * per, 0.0);
-        let mut out = std::mem::take(&mut self.out);
-        out.resize(per, 0.0);
-        for (k, c) in boxes.iter().enumerate() {
-            let tw = (c.b[2] - c.b[0] + 1.0) as i64;
-            let th = (c.b[3] - c.b[1] + 1.0) as i64;
-            if tw <= 0 || th <= 0 || tw > 1 << 15 || th > 1 << 15 {
-                self.out = out;
-                return false;
-            }
-            let (tw, th) = (tw as usize, th as usize);
-            let x0 = c.b[0] as i64 - 1;
-            let y0 = c.b[1] as i64 - 1;
-            self.crop.clear();
-            self.crop.resize(tw * th * 3, 0.0);
-            let xa = (-x0).clamp(0, tw as i64) as usize;
-            let xb = (w as i64 - x0).clamp(0, tw as i64) as usize;
-            if xa < xb {
-                for ty in 0..th {
-                    let sy = y0 + ty as i64;
-                    if sy < 0 || sy >= h as i64 {
-                        continue;
+        // ONNX Runtime takes the crop transposed; the native networks take it upright.
+        let transposed = !self.use_native;
+        let rgb = &self.rgb;
+        let threads = self.native.as_ref().map_or(1, |n| n.max_bands).min(boxes.len().div_ceil(16)).max(1);
+        std::thread::scope(|s| {
+            let mut rest = &mut self.batch[..];
+            for t in 0..threads {
+                let (a, b) = (boxes.len() * t / threads, boxes.len() * (t + 1) / threads);
+                let (mine, r) = std::mem::take(&mut rest).split_at_mut((b - a) * per);
+                rest = r;
+                let mut job = move || {
+                    for (c, dst) in boxes[a..b].iter().zip(mine.chunks_exact_mut(per)) {
+                        crop_into(rgb, (w, h), c, size, transposed, dst);
                     }
-                    let sx = (x0 + xa as i64) as usize;
-                    let src = &self.rgb
-                        [(sy as usize * w + sx) * 3..(sy as usize * w + sx + (xb - xa)) * 3];
-                    let dst = &mut self.crop[(ty * tw + xa) * 3..(ty * tw + xb) * 3];
-                    for (d, &s) in dst.iter_mut().zip(src) {
-                        *d = s as f32;
-                    }
+                };
+                if t + 1 == threads {
+                    job();
+                } else {
+                    s.spawn(job);
                 }
             }
-            resize_f32_rgb(&self.crop, (tw, th), &mut out, (size, size), Filter::Area);
-            let dst = &mut self.batch[k * per..(k + 1) * per];
-            for y in 0..size {
-                for x in 0..size {
-                    let s = (y * size + x) * 3;
-                    let d = (x * size + y) * 3;
-                    for ch in 0..3 {
-                        dst[d + ch] = (out[s + ch] - 127.5) * NORM;
-                    }
-                }
-            }
-        }
-        self.out = out;
+        });
         true
     }
+}
+
+/// One R-Net/O-Net input: the box's zero-padded crop (reference `pad()`: crop pixel (ty, tx) = frame
+/// pixel (y1-1+ty, x1-1+tx)) INTER_AREA-resized to size×size as floats, normalised, into `dst`
+/// (transposed for ONNX Runtime). The padded crop's rows are made as the resize asks for them.
+fn crop_into(rgb: &[u8], (w, h): (usize, usize), c: &Cand, size: usize, transposed: bool, dst: &mut [f32]) {
+    let (tw, th) = ((c.b[2] - c.b[0] + 1.0) as usize, (c.b[3] - c.b[1] + 1.0) as usize);
+    let (x0, y0) = (c.b[0] as i64 - 1, c.b[1] as i64 - 1);
+    let xa = (-x0).clamp(0, tw as i64) as usize;
+    let xb = (w as i64 - x0).clamp(0, tw as i64) as usize;
+    let fetch = |ty: usize, row: &mut [f32]| {
+        let sy = y0 + ty as i64;
+        if xa >= xb || sy < 0 || sy >= h as i64 {
+            row.fill(0.0);
+            return;
+        }
+        row[..xa * 3].fill(0.0);
+        row[xb * 3..].fill(0.0);
+        let sx = (x0 + xa as i64) as usize;
+        let src = &rgb[(sy as usize * w + sx) * 3..(sy as usize * w + sx + (xb - xa)) * 3];
+        for (d, &v) in row[xa * 3..xb * 3].iter_mut().zip(src) {
+            *d = v as f32;
+        }
+    };
+    resize_f32_rgb_rows((tw, th), (size, size), Filter::Area, fetch, |y, row| {
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            let d = if transposed { (x * size + y) * 3 } else { (y * size + x) * 3 };
+            for ch in 0..3 {
+                dst[d + ch] = (px[ch] - 127.5) * NORM;
+            }
+        }
+    });
 }
 
 /// INTER_AREA shrink of the RGB frame (`w`×`h`) to ws×hs, rounded to uint8 like OpenCV (within one
@@ -644,6 +721,13 @@ fn run_pnet(session: &ModelSession, input: &[f32], ws: usize, hs: usize, maps: &
         }
     }
     Ok(())
+}
+
+/// Output `name` (`len` values per crop) of a native stage network's result for `n` crops.
+fn net_output(net: &StageNet, values: &[f32], n: usize, name: &str, len: usize) -> Vec<f32> {
+    // `Mtcnn::open` checked that the network has these outputs.
+    let o = net.output(name).filter(|o| o.len == len).expect("output checked at load");
+    (0..n).flat_map(|k| &values[k * net.width + o.offset..k * net.width + o.offset + len]).copied().collect()
 }
 
 /// Candidate boxes of one level (reference `__generate_bounding_box`: cells in the transposed

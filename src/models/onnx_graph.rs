@@ -157,6 +157,31 @@ impl Node {
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.get(name)
     }
+
+    /// An integer-list attribute.
+    pub fn ints(&self, name: &str) -> Option<&[i64]> {
+        match self.attributes.get(name) {
+            Some(Attribute::Ints(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A string attribute.
+    pub fn string(&self, name: &str) -> Option<&str> {
+        match self.attributes.get(name) {
+            Some(Attribute::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A `Conv` with stride 1, no dilation, no padding and one group (attributes absent or so).
+    pub fn is_plain_conv(&self) -> bool {
+        let ones = |name| self.ints(name).is_none_or(|v| v.iter().all(|&s| s == 1));
+        let zeros = self.ints("pads").is_none_or(|v| v.iter().all(|&p| p == 0));
+        let pad_ok = matches!(self.string("auto_pad"), None | Some("NOTSET") | Some("VALID"));
+        let group_ok = !matches!(self.attribute("group"), Some(Attribute::Int(g)) if *g != 1);
+        self.op_type == "Conv" && ones("strides") && ones("dilations") && zeros && pad_ok && group_ok
+    }
 }
 
 #[cfg(test)]

@@ -66,20 +66,6 @@ pub fn input_rows(r0: usize, r1: usize, lh: usize) -> (usize, usize) {
     (2 * r0, (2 * (r1 + 4)).min(lh - 2) + 2)
 }
 
-fn int_list(node: &Node, name: &str) -> Option<Vec<i64>> {
-    match node.attribute(name) {
-        Some(Attribute::Ints(v)) => Some(v.clone()),
-        _ => None,
-    }
-}
-
-fn string_attr<'a>(node: &'a Node, name: &str) -> Option<&'a str> {
-    match node.attribute(name) {
-        Some(Attribute::Str(s)) => Some(s),
-        _ => None,
-    }
-}
-
 struct Walk<'a> {
     graph: &'a Graph,
     producers: HashMap<&'a str, &'a Node>,
@@ -97,7 +83,7 @@ impl<'a> Walk<'a> {
 
     fn transpose(&self, tensor: &str, perm: &[i64]) -> Result<&'a Node, String> {
         let node = self.producer(tensor, "Transpose")?;
-        if int_list(node, "perm").as_deref() != Some(perm) {
+        if node.ints("perm") != Some(perm) {
             return Err(format!("{} does not transpose with {perm:?}", node.name));
         }
         Ok(node)
@@ -112,11 +98,7 @@ impl<'a> Walk<'a> {
         if w.dims != dims || b.data.len() != dims[0] {
             return Err(bad(&format!("weights {:?}, expected {dims:?}", w.dims)));
         }
-        let ones = |name| int_list(node, name).is_none_or(|v| v.iter().all(|&s| s == 1));
-        let zeros = int_list(node, "pads").is_none_or(|v| v.iter().all(|&p| p == 0));
-        let pad_ok = matches!(string_attr(node, "auto_pad"), None | Some("NOTSET") | Some("VALID"));
-        let group_ok = !matches!(node.attribute("group"), Some(Attribute::Int(g)) if *g != 1);
-        if !(ones("strides") && ones("dilations") && zeros && pad_ok && group_ok) {
+        if !node.is_plain_conv() {
             return Err(bad("not a stride-1 unpadded convolution"));
         }
         Ok((node, w, b))
@@ -131,7 +113,7 @@ impl<'a> Walk<'a> {
 }
 
 /// `W[oc][ic][i][j]` (i along the transposed image's rows = upright x) → `[dy=j][dx=i][ic][oc padded]`.
-fn transpose_kernel(w: &Weight, oc_pad: usize) -> Vec<f32> {
+pub(super) fn transpose_kernel(w: &Weight, oc_pad: usize) -> Vec<f32> {
     let [oc, ic, kx, ky] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
     let mut k = vec![0f32; ky * kx * ic * oc_pad];
     for o in 0..oc {
@@ -177,9 +159,9 @@ impl PnetWeights {
         let (p2, a2) = walk.prelu(&c3.inputs[0], 16)?;
         let (c2, w2, b2) = walk.conv(&p2.inputs[0], [16, 10, 3, 3])?;
         let pool = walk.producer(&c2.inputs[0], "MaxPool")?;
-        if int_list(pool, "kernel_shape").as_deref() != Some(&[2, 2])
-            || int_list(pool, "strides").as_deref() != Some(&[2, 2])
-            || string_attr(pool, "auto_pad") != Some("SAME_UPPER")
+        if pool.ints("kernel_shape") != Some(&[2, 2])
+            || pool.ints("strides") != Some(&[2, 2])
+            || pool.string("auto_pad") != Some("SAME_UPPER")
         {
             return Err("the max-pool is not 2x2 / stride 2 / SAME_UPPER".into());
         }

@@ -193,10 +193,11 @@ pub(crate) fn area_shrink_rgb_rows(
     let mut i = yt.partition_point(|e| e.1 < rows.start);
     while i < yt.len() && yt[i].1 < rows.end {
         let dy = yt[i].1;
-        column_sums.fill(0.0);
+        let mut first = true;
         while i < yt.len() && yt[i].1 == dy {
             let (sy, _, wy) = yt[i];
-            add_scaled_row(&mut column_sums, &src[sy * sw * 3..(sy + 1) * sw * 3], wy);
+            add_scaled_row(&mut column_sums, &src[sy * sw * 3..(sy + 1) * sw * 3], wy, first);
+            first = false;
             i += 1;
         }
         xg.apply::<3>(&column_sums, &mut row);
@@ -207,26 +208,33 @@ pub(crate) fn area_shrink_rgb_rows(
     }
 }
 
-/// `acc += row * w`, element by element (AVX2 when the CPU has it: 8 lanes instead of SSE2's 4).
-fn add_scaled_row(acc: &mut [f32], row: &[u8], w: f32) {
+/// `acc += row * w` (`acc = row * w` when `first`), element by element; AVX2 when the CPU has it
+/// (8 lanes instead of SSE2's 4).
+fn add_scaled_row(acc: &mut [f32], row: &[u8], w: f32, first: bool) {
     #[inline(always)]
-    fn plain(acc: &mut [f32], row: &[u8], w: f32) {
-        for (a, &v) in acc.iter_mut().zip(row) {
-            *a += v as f32 * w;
+    fn plain(acc: &mut [f32], row: &[u8], w: f32, first: bool) {
+        if first {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = v as f32 * w;
+            }
+        } else {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v as f32 * w;
+            }
         }
     }
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2")]
-        unsafe fn avx2(acc: &mut [f32], row: &[u8], w: f32) {
-            plain(acc, row, w)
+        unsafe fn avx2(acc: &mut [f32], row: &[u8], w: f32, first: bool) {
+            plain(acc, row, w, first)
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2.
-            return unsafe { avx2(acc, row, w) };
+            return unsafe { avx2(acc, row, w, first) };
         }
     }
-    plain(acc, row, w)
+    plain(acc, row, w, first)
 }
 
 /// Separable resize core on f32 rows with `C` interleaved channels. `fetch(y, row)` fills source row `y`
@@ -463,6 +471,18 @@ pub fn resize_f32_rgb(src: &[f32], (sw, sh): (usize, usize), dst: &mut [f32], (d
         |y, row| row.copy_from_slice(&src[y * sw * 3..(y + 1) * sw * 3]),
         |y, row| dst[y * dw * 3..(y + 1) * dw * 3].copy_from_slice(row),
     );
+}
+
+/// [`resize_f32_rgb`] with the source rows made on demand (`fetch(y, row)` fills `sw * 3` floats) and
+/// the destination rows handed to `emit(y, row)`: no source or destination image in memory.
+pub(crate) fn resize_f32_rgb_rows(
+    (sw, sh): (usize, usize),
+    (dw, dh): (usize, usize),
+    filter: Filter,
+    fetch: impl FnMut(usize, &mut [f32]),
+    emit: impl FnMut(usize, &[f32]),
+) {
+    resize_core::<3>((sw, sh), (dw, dh), filter, 0..dh, fetch, emit);
 }
 
 /// Bilinear resize of a float mask like `cv2.resize(mask, (w, h))` (INTER_LINEAR).
