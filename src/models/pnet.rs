@@ -5,8 +5,9 @@
 //! Why by hand: P-Net over the image pyramid is most of MTCNN's time, and ONNX Runtime runs each of its
 //! PReLU layers as a separate pass over a full-size tensor (PReLU does not fuse into its convolutions),
 //! with layout reorders around them and a plain (non-blocked) kernel for the 10-channel layer. Here each
-//! convolution applies its PReLU in registers, the first one its 2x2 max-pool too, and both cores work
-//! on halves of every pyramid level without a thread pool hand-off.
+//! convolution applies its PReLU in registers, the first one its 2x2 max-pool too, the third (most of
+//! the arithmetic) runs as Winograd F(2x2, 3x3) with 4 instead of 9 products per output, and both
+//! cores work on halves of every pyramid level without a thread pool hand-off.
 //!
 //! Geometry: the Keras conversion sees images transposed (x-major); a convolution of the transposed
 //! image with kernel `W[oc][ic][i][j]` is the convolution of the upright image with `W[oc][ic][dx=i][dy=j]`,
@@ -25,7 +26,8 @@ pub struct PnetWeights {
     k2: Vec<f32>,
     b2: [f32; 16],
     a2: [f32; 16],
-    k3: Vec<f32>,
+    /// The third layer's kernels in the Winograd F(2x2, 3x3) domain, `G g Gᵀ`: `[ξ 16][ic 16][oc 32]`.
+    u3: Vec<f32>,
     b3: [f32; 32],
     a3: [f32; 32],
     /// 1x1 heads `[ic][8]`: lanes 0..2 the class logits, 2..6 the box regression.
@@ -128,6 +130,30 @@ pub(super) fn transpose_kernel(w: &Weight, oc_pad: usize) -> Vec<f32> {
     k
 }
 
+/// Winograd F(2x2, 3x3) kernel transform `U = G g Gᵀ` of kernels laid out `[ky][kx][ic][oc]`, into
+/// `[ξ = 4i + j][ic][oc]`.
+fn winograd_kernels(k: &[f32], ic: usize, oc: usize) -> Vec<f32> {
+    const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+    let mut u = vec![0f32; 16 * ic * oc];
+    for c in 0..ic {
+        for o in 0..oc {
+            let g = |y: usize, x: usize| k[((y * 3 + x) * ic + c) * oc + o];
+            for i in 0..4 {
+                for j in 0..4 {
+                    let mut v = 0f32;
+                    for a in 0..3 {
+                        for b in 0..3 {
+                            v += G[i][a] * g(a, b) * G[j][b];
+                        }
+                    }
+                    u[((i * 4 + j) * ic + c) * oc + o] = v;
+                }
+            }
+        }
+    }
+    u
+}
+
 fn padded<const N: usize>(v: &[f32]) -> [f32; N] {
     let mut a = [0f32; N];
     a[..v.len()].copy_from_slice(v);
@@ -190,7 +216,7 @@ impl PnetWeights {
             k2: transpose_kernel(w2, 16),
             b2: padded(&b2.data),
             a2: padded(&a2.data),
-            k3: transpose_kernel(w3, 32),
+            u3: winograd_kernels(&transpose_kernel(w3, 32), 16, 32),
             b3: padded(&b3.data),
             a3: padded(&a3.data),
             kh,
@@ -204,6 +230,10 @@ impl PnetWeights {
 pub struct BandScratch {
     pool1: Vec<f32>,
     conv2: Vec<f32>,
+    /// Winograd input tiles (`[tile][ξ][16]`) and products (`[tile][ξ][32]`) of one tile row.
+    tiles_in: Vec<f32>,
+    tiles_out: Vec<f32>,
+    /// Two rows of third-layer activations.
     act3: Vec<f32>,
 }
 
@@ -232,14 +262,18 @@ pub fn run_band(
     let rows_pool = r1 - r0 + 4;
     scratch.pool1.resize(rows_pool * pw * 16, 0.0);
     scratch.conv2.resize((r1 - r0 + 2) * (pw - 2) * 16, 0.0);
-    scratch.act3.resize(wc * 32, 0.0);
+    let tiles = wc.div_ceil(2);
+    scratch.tiles_in.resize(tiles * 16 * 16, 0.0);
+    scratch.tiles_out.resize(tiles * 16 * 32, 0.0);
+    scratch.act3.resize(2 * wc * 32, 0.0);
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `supported()` checked AVX2 and FMA; the slice sizes were checked above and every
     // index in the kernels stays inside them (see their comments).
     unsafe {
         avx2::layer1(w, input, lw, lw - 2, rows_in - 2, rows_pool, pw, &mut scratch.pool1);
         avx2::layer2(w, &scratch.pool1, pw, r1 - r0 + 2, &mut scratch.conv2);
-        avx2::layer3_heads(w, &scratch.conv2, pw - 2, r1 - r0, wc, &mut scratch.act3, prob, reg);
+        let s = scratch;
+        avx2::layer3_winograd_heads(w, &s.conv2, r1 - r0, wc, [&mut s.tiles_in, &mut s.tiles_out, &mut s.act3], prob, reg);
     }
 }
 
@@ -273,30 +307,35 @@ mod avx2 {
     ) {
         let k = w.k1.as_ptr();
         let inp = input.as_ptr();
-        let (b0, b1) = (_mm256_loadu_ps(w.b1.as_ptr()), _mm256_loadu_ps(w.b1.as_ptr().add(8)));
-        let (a0, a1) = (_mm256_loadu_ps(w.a1.as_ptr()), _mm256_loadu_ps(w.a1.as_ptr().add(8)));
+        let mut offsets = [0usize; 27];
+        for (t, o) in offsets.iter_mut().enumerate() {
+            let (dy, dx, c) = (t / 9, t / 3 % 3, t % 3);
+            *o = (dy * lw + dx) * 3 + c;
+        }
+        let taps = std::hint::black_box(w.k1.len() / 16).min(27);
         for py in 0..rows {
             let ys = [2 * py, (2 * py + 1).min(c1h - 1)];
             for px in 0..pw {
                 let xs = [2 * px, (2 * px + 1).min(c1w - 1)];
                 // Pixel offsets of the four conv positions (all inside the rows: y ≤ c1h-1, +2 taps).
                 let base = [ys[0] * lw + xs[0], ys[0] * lw + xs[1], ys[1] * lw + xs[0], ys[1] * lw + xs[1]];
+                // Bias and slopes are loaded where used: held in registers across the loop, they
+                // pushed accumulators onto the stack.
+                let (b0, b1) = (_mm256_loadu_ps(w.b1.as_ptr()), _mm256_loadu_ps(w.b1.as_ptr().add(8)));
                 let mut acc = [[b0, b1]; 4];
-                for dy in 0..3 {
-                    for dx in 0..3 {
-                        for c in 0..3 {
-                            let t = (dy * 3 + dx) * 3 + c;
-                            let w0 = _mm256_loadu_ps(k.add(t * 16));
-                            let w1 = _mm256_loadu_ps(k.add(t * 16 + 8));
-                            let off = (dy * lw + dx) * 3 + c;
-                            for (p, a) in acc.iter_mut().enumerate() {
-                                let v = _mm256_broadcast_ss(&*inp.add(base[p] * 3 + off));
-                                a[0] = _mm256_fmadd_ps(v, w0, a[0]);
-                                a[1] = _mm256_fmadd_ps(v, w1, a[1]);
-                            }
-                        }
+                let at = base.map(|b| inp.add(b * 3));
+                // A rolled loop over the 27 taps (a runtime count): fully unrolled, the compiler
+                // hoisted weights out of it and spilled accumulators.
+                for (t, &off) in offsets[..taps].iter().enumerate() {
+                    let w0 = _mm256_loadu_ps(k.add(t * 16));
+                    let w1 = _mm256_loadu_ps(k.add(t * 16 + 8));
+                    for (p, a) in acc.iter_mut().enumerate() {
+                        let v = _mm256_broadcast_ss(&*at[p].add(off));
+                        a[0] = _mm256_fmadd_ps(v, w0, a[0]);
+                        a[1] = _mm256_fmadd_ps(v, w1, a[1]);
                     }
                 }
+                let (a0, a1) = (_mm256_loadu_ps(w.a1.as_ptr()), _mm256_loadu_ps(w.a1.as_ptr().add(8)));
                 let mut m0 = prelu(acc[0][0], a0);
                 let mut m1 = prelu(acc[0][1], a1);
                 for a in &acc[1..] {
@@ -356,38 +395,6 @@ mod avx2 {
         }
     }
 
-    /// `P` neighbouring cells, output channels `8*j0 .. 8*(j0+2)`: conv 16→32 + PReLU into `dst`
-    /// (32 floats per cell). Half the output channels per pass keeps the 12 accumulators, two
-    /// weight vectors and the broadcast in the 16 vector registers.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn layer3_block<const P: usize>(w: &PnetWeights, src: *const f32, sw: usize, j0: usize, dst: *mut f32) {
-        let k = w.k3.as_ptr().add(j0 * 8);
-        let b = w.b3.as_ptr().add(j0 * 8);
-        let mut acc = [[_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8))]; P];
-        for dy in 0..3 {
-            for dx in 0..3 {
-                for c in 0..16 {
-                    let t = (dy * 3 + dx) * 16 + c;
-                    let w0 = _mm256_loadu_ps(k.add(t * 32));
-                    let w1 = _mm256_loadu_ps(k.add(t * 32 + 8));
-                    let s = src.add((dy * sw + dx) * 16 + c);
-                    for (p, a) in acc.iter_mut().enumerate() {
-                        let v = _mm256_broadcast_ss(&*s.add(p * 16));
-                        a[0] = _mm256_fmadd_ps(v, w0, a[0]);
-                        a[1] = _mm256_fmadd_ps(v, w1, a[1]);
-                    }
-                }
-            }
-        }
-        let a = w.a3.as_ptr().add(j0 * 8);
-        let (a0, a1) = (_mm256_loadu_ps(a), _mm256_loadu_ps(a.add(8)));
-        for (p, v) in acc.iter().enumerate() {
-            _mm256_storeu_ps(dst.add(p * 32 + j0 * 8), prelu(v[0], a0));
-            _mm256_storeu_ps(dst.add(p * 32 + j0 * 8 + 8), prelu(v[1], a1));
-        }
-    }
-
     /// The 1x1 heads and the two-way softmax for `P` cells of `act` (32 floats each): 32 broadcast
     /// FMAs per cell, two chains per cell to halve the latency.
     #[target_feature(enable = "avx2,fma")]
@@ -413,46 +420,138 @@ mod avx2 {
         }
     }
 
-    /// Conv 16→32 + PReLU + heads over `rows` cell rows of `wc` cells (input rows + 2 of `sw` pixels);
-    /// `act` holds one row of activations (`wc * 32`).
+    /// Third layer (conv 16→32 + PReLU) by Winograd F(2x2, 3x3) — 4 products per output instead of 9;
+    /// this layer is most of P-Net's arithmetic — then the heads. `src`: `rows + 2` rows of `wc + 2`
+    /// pixels (16 floats); tiles reaching past them (odd `rows` or `wc`) read zeros and their extra
+    /// outputs are dropped.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn layer3_heads(
+    pub(super) unsafe fn layer3_winograd_heads(
         w: &PnetWeights,
         src: &[f32],
-        sw: usize,
         rows: usize,
         wc: usize,
-        act: &mut [f32],
+        [tiles_in, tiles_out, act]: [&mut [f32]; 3],
         prob: &mut [f32],
         reg: &mut [f32],
     ) {
         const P: usize = 6;
         const H: usize = 4;
-        let act = act.as_mut_ptr();
-        for y in 0..rows {
-            let row = src.as_ptr().add(y * sw * 16);
-            for j0 in [0, 2] {
+        let (sw, sh) = (wc + 2, rows + 2);
+        let tiles = wc.div_ceil(2);
+        let (vin, vout, act) = (tiles_in.as_mut_ptr(), tiles_out.as_mut_ptr(), act.as_mut_ptr());
+        let zero = _mm256_setzero_ps();
+        for ty in 0..rows.div_ceil(2) {
+            // Input transform V = Bᵀ d B, 16 channels as two vectors.
+            for tx in 0..tiles {
+                let mut d = [[[zero; 2]; 4]; 4];
+                for (i, row) in d.iter_mut().enumerate() {
+                    let y = 2 * ty + i;
+                    for (j, px) in row.iter_mut().enumerate() {
+                        let x = 2 * tx + j;
+                        if y < sh && x < sw {
+                            let p = src.as_ptr().add((y * sw + x) * 16);
+                            *px = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))];
+                        }
+                    }
+                }
+                for h in 0..2 {
+                    let mut t = [[zero; 4]; 4];
+                    for j in 0..4 {
+                        t[0][j] = _mm256_sub_ps(d[0][j][h], d[2][j][h]);
+                        t[1][j] = _mm256_add_ps(d[1][j][h], d[2][j][h]);
+                        t[2][j] = _mm256_sub_ps(d[2][j][h], d[1][j][h]);
+                        t[3][j] = _mm256_sub_ps(d[1][j][h], d[3][j][h]);
+                    }
+                    for (i, r) in t.iter().enumerate() {
+                        let v = [
+                            _mm256_sub_ps(r[0], r[2]),
+                            _mm256_add_ps(r[1], r[2]),
+                            _mm256_sub_ps(r[2], r[1]),
+                            _mm256_sub_ps(r[1], r[3]),
+                        ];
+                        for (j, v) in v.iter().enumerate() {
+                            _mm256_storeu_ps(vin.add((tx * 16 + i * 4 + j) * 16 + h * 8), *v);
+                        }
+                    }
+                }
+            }
+            // Products M[ξ] = Σ_ic V[ξ][ic] U[ξ][ic][·], tiles blocked like pixels.
+            for xi in 0..16 {
+                for half in 0..2 {
+                    let mut tx = 0;
+                    while tx < tiles {
+                        if tx + P <= tiles {
+                            winograd_block::<P>(w, vin, vout, tx, xi, half);
+                            tx += P;
+                        } else {
+                            winograd_block::<1>(w, vin, vout, tx, xi, half);
+                            tx += 1;
+                        }
+                    }
+                }
+            }
+            // Output transform Y = Aᵀ M A, bias, PReLU, into two rows of activations.
+            for tx in 0..tiles {
+                for j in 0..4 {
+                    let m = |xi: usize| _mm256_loadu_ps(vout.add((tx * 16 + xi) * 32 + j * 8));
+                    let mut t = [[zero; 4]; 2];
+                    for c in 0..4 {
+                        let (m0, m1, m2, m3) = (m(c), m(4 + c), m(8 + c), m(12 + c));
+                        t[0][c] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                        t[1][c] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+                    }
+                    let bias = _mm256_loadu_ps(w.b3.as_ptr().add(j * 8));
+                    let slope = _mm256_loadu_ps(w.a3.as_ptr().add(j * 8));
+                    for (r, t) in t.iter().enumerate() {
+                        let y = [
+                            _mm256_add_ps(_mm256_add_ps(t[0], t[1]), t[2]),
+                            _mm256_sub_ps(_mm256_sub_ps(t[1], t[2]), t[3]),
+                        ];
+                        for (c, y) in y.iter().enumerate() {
+                            let x = 2 * tx + c;
+                            if x < wc {
+                                _mm256_storeu_ps(act.add((r * wc + x) * 32 + j * 8), prelu(_mm256_add_ps(*y, bias), slope));
+                            }
+                        }
+                    }
+                }
+            }
+            for r in 0..2.min(rows - 2 * ty) {
+                let y = 2 * ty + r;
+                let (act, prob, reg) = (act.add(r * wc * 32), prob.as_mut_ptr().add(y * wc), reg.as_mut_ptr().add(y * wc * 4));
                 let mut x = 0;
-                while x + P <= wc {
-                    layer3_block::<P>(w, row.add(x * 16), sw, j0, act.add(x * 32));
-                    x += P;
-                }
                 while x < wc {
-                    layer3_block::<1>(w, row.add(x * 16), sw, j0, act.add(x * 32));
-                    x += 1;
+                    if x + H <= wc {
+                        heads_block::<H>(w, act.add(x * 32), prob.add(x), reg.add(x * 4));
+                        x += H;
+                    } else {
+                        heads_block::<1>(w, act.add(x * 32), prob.add(x), reg.add(x * 4));
+                        x += 1;
+                    }
                 }
             }
-            let (prob, reg) = (prob.as_mut_ptr().add(y * wc), reg.as_mut_ptr().add(y * wc * 4));
-            let mut x = 0;
-            while x + H <= wc {
-                heads_block::<H>(w, act.add(x * 32), prob.add(x), reg.add(x * 4));
-                x += H;
+        }
+    }
+
+    /// `P` tiles from `tx`: products for position ξ, output channels `16*half .. 16*half+16`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn winograd_block<const P: usize>(w: &PnetWeights, vin: *const f32, vout: *mut f32, tx: usize, xi: usize, half: usize) {
+        let u = w.u3.as_ptr().add(xi * 16 * 32 + half * 16);
+        let mut acc = [[_mm256_setzero_ps(); 2]; P];
+        for c in 0..16 {
+            let (w0, w1) = (_mm256_loadu_ps(u.add(c * 32)), _mm256_loadu_ps(u.add(c * 32 + 8)));
+            for (p, a) in acc.iter_mut().enumerate() {
+                let v = _mm256_broadcast_ss(&*vin.add(((tx + p) * 16 + xi) * 16 + c));
+                a[0] = _mm256_fmadd_ps(v, w0, a[0]);
+                a[1] = _mm256_fmadd_ps(v, w1, a[1]);
             }
-            while x < wc {
-                heads_block::<1>(w, act.add(x * 32), prob.add(x), reg.add(x * 4));
-                x += 1;
-            }
+        }
+        for (p, a) in acc.iter().enumerate() {
+            let o = vout.add(((tx + p) * 16 + xi) * 32 + half * 16);
+            _mm256_storeu_ps(o, a[0]);
+            _mm256_storeu_ps(o.add(8), a[1]);
         }
     }
 }

@@ -90,7 +90,7 @@ fn pad16(n: usize) -> usize {
     n.div_ceil(16) * 16
 }
 
-fn consumers<'a>(graph: &'a Graph) -> HashMap<&'a str, Vec<&'a Node>> {
+fn consumers(graph: &Graph) -> HashMap<&str, Vec<&Node>> {
     let mut map: HashMap<&str, Vec<&Node>> = HashMap::new();
     for n in &graph.nodes {
         for i in &n.inputs {
