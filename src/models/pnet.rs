@@ -132,6 +132,7 @@ pub(super) fn transpose_kernel(w: &Weight, oc_pad: usize) -> Vec<f32> {
 
 /// Winograd F(2x2, 3x3) kernel transform `U = G g Gᵀ` of kernels laid out `[ky][kx][ic][oc]`, into
 /// `[ξ = 4i + j][ic][oc]`.
+#[allow(clippy::needless_range_loop)]
 fn winograd_kernels(k: &[f32], ic: usize, oc: usize) -> Vec<f32> {
     const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
     let mut u = vec![0f32; 16 * ic * oc];
@@ -283,8 +284,9 @@ mod avx2 {
 
     use super::PnetWeights;
 
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
+    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
+    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
+    #[inline(always)]
     unsafe fn prelu(x: __m256, a: __m256) -> __m256 {
         let zero = _mm256_setzero_ps();
         _mm256_fmadd_ps(a, _mm256_min_ps(x, zero), _mm256_max_ps(x, zero))
@@ -350,8 +352,9 @@ mod avx2 {
     }
 
     /// `P` neighbouring pixels of conv 10→16 + PReLU. `src` points at the top-left input pixel.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
+    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
+    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
+    #[inline(always)]
     unsafe fn layer2_block<const P: usize>(w: &PnetWeights, src: *const f32, pw: usize, dst: *mut f32) {
         let k = w.k2.as_ptr();
         let mut acc = [[_mm256_loadu_ps(w.b2.as_ptr()), _mm256_loadu_ps(w.b2.as_ptr().add(8))]; P];
@@ -397,8 +400,9 @@ mod avx2 {
 
     /// The 1x1 heads and the two-way softmax for `P` cells of `act` (32 floats each): 32 broadcast
     /// FMAs per cell, two chains per cell to halve the latency.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
+    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
+    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
+    #[inline(always)]
     unsafe fn heads_block<const P: usize>(w: &PnetWeights, act: *const f32, prob: *mut f32, reg: *mut f32) {
         let kh = w.kh.as_ptr();
         let mut h = [[_mm256_loadu_ps(w.bh.as_ptr()), _mm256_setzero_ps()]; P];
@@ -425,7 +429,7 @@ mod avx2 {
     /// pixels (16 floats); tiles reaching past them (odd `rows` or `wc`) read zeros and their extra
     /// outputs are dropped.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
     pub(super) unsafe fn layer3_winograd_heads(
         w: &PnetWeights,
         src: &[f32],
@@ -494,10 +498,15 @@ mod avx2 {
             // Output transform Y = Aᵀ M A, bias, PReLU, into two rows of activations.
             for tx in 0..tiles {
                 for j in 0..4 {
-                    let m = |xi: usize| _mm256_loadu_ps(vout.add((tx * 16 + xi) * 32 + j * 8));
+                    let m = vout.add(tx * 16 * 32 + j * 8);
                     let mut t = [[zero; 4]; 2];
                     for c in 0..4 {
-                        let (m0, m1, m2, m3) = (m(c), m(4 + c), m(8 + c), m(12 + c));
+                        let (m0, m1, m2, m3) = (
+                            _mm256_loadu_ps(m.add(c * 32)),
+                            _mm256_loadu_ps(m.add((4 + c) * 32)),
+                            _mm256_loadu_ps(m.add((8 + c) * 32)),
+                            _mm256_loadu_ps(m.add((12 + c) * 32)),
+                        );
                         t[0][c] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
                         t[1][c] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
                     }
@@ -535,8 +544,9 @@ mod avx2 {
     }
 
     /// `P` tiles from `tx`: products for position ξ, output channels `16*half .. 16*half+16`.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
+    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
+    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
+    #[inline(always)]
     unsafe fn winograd_block<const P: usize>(w: &PnetWeights, vin: *const f32, vout: *mut f32, tx: usize, xi: usize, half: usize) {
         let u = w.u3.as_ptr().add(xi * 16 * 32 + half * 16);
         let mut acc = [[_mm256_setzero_ps(); 2]; P];
