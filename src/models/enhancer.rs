@@ -24,7 +24,7 @@
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::align::resize_affine;
 use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec};
@@ -758,6 +758,9 @@ pub struct Enhancer {
     pub spec: EnhancerSpec,
     /// Whether the batch dimension is dynamic (all faces in one run) or fixed at 1.
     pub batched: bool,
+    /// The input tensor, kept across calls: a 512 face is 3 MB that would otherwise be freshly
+    /// allocated (page faults) every frame.
+    input: Mutex<Vec<f32>>,
 }
 
 fn square_rgb_side(sig: &TensorSig) -> Option<Option<usize>> {
@@ -774,6 +777,9 @@ fn square_rgb_side(sig: &TensorSig) -> Option<Option<usize>> {
 impl Enhancer {
     /// Opens and checks a model; `family` = None detects it (see the module docs).
     pub fn open(path: &Path, family: Option<EnhancerFamily>, options: &SessionOptions) -> Result<Self, RuntimeError> {
+        // `prepare` and `finish` run on two threads right before and after every run; spinning
+        // intra-op workers would take the cores from them (see `SessionOptions::intra_op_spinning`).
+        let options = &SessionOptions { intra_op_spinning: false, ..options.clone() };
         let session = load_session(path, options)?;
         let contract_error = |found_note: String| RuntimeError::Contract {
             path: path.display().to_string(),
@@ -825,6 +831,7 @@ impl Enhancer {
             batched: batch < 0,
             spec: EnhancerSpec { family, in_size, out_size },
             session,
+            input: Mutex::new(Vec::new()),
         })
     }
 
@@ -852,7 +859,9 @@ impl Enhancer {
         let chunk = if self.batched { jobs.len().max(1) } else { 1 };
         let (plane_in, plane_out) = (3 * self.spec.in_size.pow(2), 3 * self.spec.out_size.pow(2));
         let mut results = Vec::with_capacity(jobs.len());
-        let mut input = Vec::with_capacity(chunk * plane_in);
+        let mut input = self.input.lock().unwrap_or_else(|e| e.into_inner());
+        input.clear();
+        input.reserve(chunk * plane_in);
         for group in jobs.chunks(chunk) {
             input.clear();
             let prepared: Vec<Prepared> = group.iter().map(|j| self.spec.prepare(j, &mut input)).collect();
