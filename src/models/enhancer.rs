@@ -23,6 +23,7 @@
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -332,18 +333,18 @@ impl EnhancerSpec {
         let feather = if self.family.uses_template() { (o as f32 * 0.04).max(2.0) } else { 0.0 };
         let m = new_to_out.0.map(|v| v as f32);
         let r = new_to_old.0.map(|v| v as f32);
-        with_scratch(1, |q| {
-            if feather > 0.0 && blend >= 1.0 {
-                interleave(y, o, a, b, q);
-            }
-            let k = FinishKernel { y, q, o, crop, m, r, a, b, blend, feather };
-            // Rows are independent: two halves on two threads (scoped, no allocation to share).
-            let half = (o / 2) * o * 3;
-            let (top, bottom) = img.data.split_at_mut(half);
-            std::thread::scope(|s| {
-                s.spawn(|| k.rows(0, top));
-                k.rows(o / 2, bottom);
-            });
+        let k = FinishKernel { y, o, crop, m, r, a, b, blend, feather };
+        // Rows are independent: two halves on two threads (scoped, no allocation to share), each
+        // with its window of the output in the calling thread's scratch.
+        let half = (o / 2) * o * 3;
+        let (top, bottom) = img.data.split_at_mut(half);
+        with_scratch(1, |q0| {
+            with_scratch(2, |q1| {
+                std::thread::scope(|s| {
+                    s.spawn(|| k.rows(0, top, q0));
+                    k.rows(o / 2, bottom, q1);
+                });
+            })
         });
         (img, new_affine)
     }
@@ -395,8 +396,6 @@ fn meet(p: (usize, usize), q: (usize, usize)) -> (usize, usize) {
 /// Everything `finish` needs per row of the new crop (template families).
 struct FinishKernel<'a> {
     y: &'a [f32],
-    /// The output as RGBX `v·a + b` (`interleave`) when blend is 1, else empty.
-    q: &'a [[f32; 4]],
     o: usize,
     crop: &'a RgbImage,
     /// New crop → model output, new crop → old crop.
@@ -408,11 +407,39 @@ struct FinishKernel<'a> {
     feather: f32,
 }
 
+/// A window of a model output as RGBX floats `v·a + b` (X = 0): `width` columns from `x0`, rows
+/// from `y0`.
+struct Window<'a> {
+    data: &'a [[f32; 4]],
+    x0: usize,
+    y0: usize,
+    width: usize,
+}
+
 impl FinishKernel<'_> {
-    /// Fills the rows from `y0` on into `out` (whole RGB8 rows of the new crop).
-    fn rows(&self, y0: usize, out: &mut [u8]) {
+    /// The window of the output that the rows `y0..y1` of the new crop sample from (the bounding
+    /// box of their corners' positions, two pixels more on each side), interleaved into `buf`.
+    fn window<'b>(&self, y0: usize, y1: usize, buf: &'b mut Vec<[f32; 4]>) -> Window<'b> {
+        let (o, m) = (self.o, self.m.map(f64::from));
+        let corners = [(0.0, y0 as f64), ((o - 1) as f64, y0 as f64), (0.0, y1 as f64), ((o - 1) as f64, y1 as f64)];
+        let (xs, ys) = (corners.map(|(x, y)| m[0] * x + m[1] * y + m[2]), corners.map(|(x, y)| m[3] * x + m[4] * y + m[5]));
+        let range = |v: [f64; 4]| {
+            let (lo, hi) = (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+            let (lo, hi) = ((lo.floor() - 2.0).clamp(0.0, o as f64) as usize, (hi.ceil() + 3.0).clamp(0.0, o as f64) as usize);
+            (lo, hi.max(lo))
+        };
+        let ((x0, x1), (ya, yb)) = (range(xs), range(ys));
+        interleave(self.y, o, self.a, self.b, (x0..x1, ya..yb), buf);
+        Window { data: buf, x0, y0: ya, width: x1 - x0 }
+    }
+
+    /// Fills the rows from `y0` on into `out` (whole RGB8 rows of the new crop); `buf`: scratch
+    /// for the output window of these rows.
+    fn rows(&self, y0: usize, out: &mut [u8], buf: &mut Vec<[f32; 4]>) {
         let (o, m, r, a, b, blend) = (self.o, self.m, self.r, self.a, self.b, self.blend);
         let on = o as f32;
+        // Blend 1 (template families): the fast span reads the interleaved window.
+        let window = (self.feather > 0.0 && blend >= 1.0).then(|| self.window(y0, y0 + out.len() / (3 * o), buf));
         let plane = o * o;
         let (p0, rest) = self.y[..3 * plane].split_at(plane);
         let (p1, p2) = rest.split_at(plane);
@@ -442,15 +469,15 @@ impl FinishKernel<'_> {
                     px[c] = to_u8(old[c] + w * (e - old[c]));
                 }
             }
-            if !self.q.is_empty() {
+            if let Some(win) = &window {
                 // Blend 1: the enhanced value alone, from the interleaved output (to_u8 clamps).
                 let c = [cx, m[0], cy, m[3]];
                 #[cfg(target_arch = "x86_64")]
-                let done = simd::finish_row(self.q, o, c, lo, hi, row);
+                let done = simd::finish_row(win, c, lo, hi, row);
                 #[cfg(not(target_arch = "x86_64"))]
                 let done = lo;
                 for xx in done..hi {
-                    row[xx * 3..xx * 3 + 3].copy_from_slice(&finish_px(self.q, o, c, xx));
+                    row[xx * 3..xx * 3 + 3].copy_from_slice(&finish_px(win, c, xx));
                 }
                 continue;
             }
@@ -510,9 +537,10 @@ fn fill_warped(src: &RgbImage, m: &Affine2, n: usize, dst: &mut [MaybeUninit<f32
 }
 
 thread_local! {
-    /// Per-thread scratch of the warps (the padded source of `prepare`, the interleaved model
-    /// output of `finish`), reused across calls: no allocation, zero-fill or page faults per face.
-    static SCRATCH: RefCell<[Vec<[f32; 4]>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
+    /// Per-thread scratch of the warps (the padded source of `prepare`, the two interleaved
+    /// output windows of `finish`), reused across calls: no allocation, zero-fill or page faults
+    /// per face.
+    static SCRATCH: RefCell<[Vec<[f32; 4]>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
 }
 
 /// Runs `f` on this thread's scratch vector `slot`, emptied (its capacity kept).
@@ -596,27 +624,45 @@ fn warp_px(src: &PaddedRgbx, c: [f32; 4], x: usize) -> [f32; 4] {
     lerp4(&t[0], &t[1], &u[0], &u[1], sx - tx as f32, sy - ty as f32)
 }
 
-/// One pixel of the fast span of a `finish` row at blend 1, from the interleaved output `q`
-/// (side `o`) at x = `c[0] + c[1]·x`, y = `c[2] + c[3]·x` (`simd::finish_row` computes the same).
+/// One pixel of the fast span of a `finish` row at blend 1, from the interleaved output window
+/// at x = `c[0] + c[1]·x`, y = `c[2] + c[3]·x` (`simd::finish_row` computes the same).
 #[inline(always)]
-fn finish_px(q: &[[f32; 4]], o: usize, c: [f32; 4], x: usize) -> [u8; 3] {
+fn finish_px(win: &Window, c: [f32; 4], x: usize) -> [u8; 3] {
     let fx = x as f32;
     let (sx, sy) = (c[1] * fx + c[0], c[3] * fx + c[2]);
-    // In range by `span`: the cast floors, and x0+1, y0+1 stay inside.
+    // In range by `span`: the cast floors, and x0+1, y0+1 stay inside the output, and inside the
+    // window (its margin exceeds the f32 rounding); outside it the subtraction or the slice panics.
     let (x0, y0) = (floor_in_span(sx), floor_in_span(sy));
-    let i = y0 * o + x0;
-    let (t, u) = (&q[i..i + 2], &q[i + o..i + o + 2]);
+    let (w, q) = (win.width, win.data);
+    let i = (y0 - win.y0) * w + (x0 - win.x0);
+    let (t, u) = (&q[i..i + 2], &q[i + w..i + w + 2]);
     let v = lerp4(&t[0], &t[1], &u[0], &u[1], sx - x0 as f32, sy - y0 as f32);
     [to_u8(v[0]), to_u8(v[1]), to_u8(v[2])]
 }
 
-/// The three CHW planes of a model output (side `n`) as RGBX floats `v·a + b` (X = 0).
-fn interleave(y: &[f32], n: usize, a: f32, b: f32, out: &mut Vec<[f32; 4]>) {
+/// The columns `xs` of the rows `ys` of the three CHW planes of a model output (side `n`) as
+/// RGBX floats `v·a + b` (X = 0), row after row into `out`.
+fn interleave(y: &[f32], n: usize, a: f32, b: f32, (xs, ys): (Range<usize>, Range<usize>), out: &mut Vec<[f32; 4]>) {
     let plane = n * n;
     let (p0, rest) = y[..3 * plane].split_at(plane);
     let (p1, p2) = rest.split_at(plane);
+    let (w, len) = (xs.len(), xs.len() * ys.len());
     out.clear();
-    out.extend(p0.iter().zip(p1).zip(p2).map(|((r, g), bl)| [r * a + b, g * a + b, bl * a + b, 0.0]));
+    out.reserve(len);
+    for (row, dst) in ys.zip(out.spare_capacity_mut()[..len].chunks_exact_mut(w.max(1))) {
+        let at = row * n + xs.start..row * n + xs.end;
+        let (r, g, bl) = (&p0[at.clone()], &p1[at.clone()], &p2[at]);
+        #[cfg(target_arch = "x86_64")]
+        let done = simd::interleave([r, g, bl], a, b, dst);
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for (i, px) in dst.iter_mut().enumerate().skip(done) {
+            px.write([r[i] * a + b, g[i] * a + b, bl[i] * a + b, 0.0]);
+        }
+    }
+    // SAFETY: the `len` values after the (cleared) start were all written just above (`len`
+    // rows of `w`; with `w = 0` there are none).
+    unsafe { out.set_len(len) };
 }
 
 /// Four-pixel SSE2 kernels of the warps (SSE2 is part of the x86-64 baseline). Each computes
@@ -632,7 +678,7 @@ mod simd {
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
-    use super::PaddedRgbx;
+    use super::{PaddedRgbx, Window};
 
     const CHUNK: usize = 64;
 
@@ -646,14 +692,16 @@ mod simd {
     impl Taps {
         /// Positions of the `len` (a multiple of 4, ≤ CHUNK) pixels from `x` at source
         /// x = `c[0] + c[1]·x`, y = `c[2] + c[3]·x`; `clamp`: clamped into `[0, max.0] × [0, max.1]`
-        /// (else the caller knows them inside); the index is `ty·stride + tx` (exact in f32 below 2^24).
+        /// (else the caller knows them inside); the index is `(ty - origin.1)·stride + tx - origin.0`
+        /// (exact in f32 below 2^24; a negative one makes the sample's slice check panic).
         #[inline(always)]
-        unsafe fn new(c: [f32; 4], x: usize, len: usize, clamp: Option<(f32, f32)>, stride: usize) -> Self {
+        unsafe fn new(c: [f32; 4], x: usize, len: usize, clamp: Option<(f32, f32)>, origin: (usize, usize), stride: usize) -> Self {
             let mut t = Taps { idx: [0; CHUNK], ax: [0.0; CHUNK], ay: [0.0; CHUNK] };
             let lanes = _mm_setr_ps(0.0, 1.0, 2.0, 3.0);
             let (cx, dx, cy, dy) = (_mm_set1_ps(c[0]), _mm_set1_ps(c[1]), _mm_set1_ps(c[2]), _mm_set1_ps(c[3]));
             let (xmax, ymax) = clamp.unwrap_or((0.0, 0.0));
             let (xmax, ymax, zero, st) = (_mm_set1_ps(xmax), _mm_set1_ps(ymax), _mm_setzero_ps(), _mm_set1_ps(stride as f32));
+            let (ox, oy) = (_mm_set1_ps(origin.0 as f32), _mm_set1_ps(origin.1 as f32));
             for k in (0..len / 4).map(|k| 4 * k) {
                 let fx = _mm_add_ps(_mm_set1_ps((x + k) as f32), lanes);
                 let mut sx = _mm_add_ps(_mm_mul_ps(dx, fx), cx);
@@ -666,7 +714,7 @@ mod simd {
                 let (tx, ty) = (_mm_cvtepi32_ps(_mm_cvttps_epi32(sx)), _mm_cvtepi32_ps(_mm_cvttps_epi32(sy)));
                 _mm_storeu_ps(t.ax[k..k + 4].as_mut_ptr(), _mm_sub_ps(sx, tx));
                 _mm_storeu_ps(t.ay[k..k + 4].as_mut_ptr(), _mm_sub_ps(sy, ty));
-                let idx = _mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(ty, st), tx));
+                let idx = _mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(_mm_sub_ps(ty, oy), st), _mm_sub_ps(tx, ox)));
                 _mm_storeu_si128(t.idx[k..k + 4].as_mut_ptr().cast(), idx);
             }
             t
@@ -687,6 +735,29 @@ mod simd {
         }
     }
 
+    /// `interleave` for the first multiple of four pixels (the same values, bit for bit).
+    pub(super) fn interleave(planes: [&[f32]; 3], a: f32, b: f32, dst: &mut [MaybeUninit<[f32; 4]>]) -> usize {
+        let [p0, p1, p2] = planes;
+        let done = p0.len().min(p1.len()).min(p2.len()).min(dst.len()) / 4 * 4;
+        // SAFETY: SSE2 register arithmetic; loads from checked four-element slices of the
+        // planes, stores into checked four-pixel slices of `dst`.
+        unsafe {
+            let (va, vb, zero) = (_mm_set1_ps(a), _mm_set1_ps(b), _mm_setzero_ps());
+            for i in (0..done).step_by(4) {
+                let load = |p: &[f32]| _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(p[i..i + 4].as_ptr()), va), vb);
+                let (r, g, bl) = (load(p0), load(p1), load(p2));
+                let (t0, t1) = (_mm_unpacklo_ps(r, g), _mm_unpackhi_ps(r, g)); // r0 g0 r1 g1, r2 g2 r3 g3
+                let (t2, t3) = (_mm_unpacklo_ps(bl, zero), _mm_unpackhi_ps(bl, zero)); // b0 0 b1 0, b2 0 b3 0
+                let out: *mut f32 = dst[i..i + 4].as_mut_ptr().cast();
+                _mm_storeu_ps(out, _mm_movelh_ps(t0, t2));
+                _mm_storeu_ps(out.add(4), _mm_movehl_ps(t2, t0));
+                _mm_storeu_ps(out.add(8), _mm_movelh_ps(t1, t3));
+                _mm_storeu_ps(out.add(12), _mm_movehl_ps(t3, t1));
+            }
+        }
+        done
+    }
+
     /// `fill_rows` for one row: source x = `c[0] + c[1]·x`, y = `c[2] + c[3]·x`, clamped.
     pub(super) fn warp_row(src: &PaddedRgbx, c: [f32; 4], dst: [&mut [MaybeUninit<f32>]; 3]) -> usize {
         let [r, g, b] = dst;
@@ -698,7 +769,7 @@ mod simd {
         unsafe {
             for x0 in (0..done).step_by(CHUNK) {
                 let len = CHUNK.min(done - x0);
-                let taps = Taps::new(c, x0, len, Some(max), stride);
+                let taps = Taps::new(c, x0, len, Some(max), (0, 0), stride);
                 for k in (0..len / 4).map(|k| 4 * k) {
                     let (p0, p1) = (taps.sample(k, d, stride), taps.sample(k + 1, d, stride));
                     let (p2, p3) = (taps.sample(k + 2, d, stride), taps.sample(k + 3, d, stride));
@@ -716,9 +787,10 @@ mod simd {
     }
 
     /// The fast span of a `finish` row at blend 1: the pixels `lo..hi` of `row` (RGB8) from the
-    /// interleaved output `q` (side `o`) at x = `c[0] + c[1]·x`, y = `c[2] + c[3]·x`, which `span`
-    /// keeps inside (no clamp). Returns the first pixel it did not do.
-    pub(super) fn finish_row(q: &[[f32; 4]], o: usize, c: [f32; 4], lo: usize, hi: usize, row: &mut [u8]) -> usize {
+    /// interleaved output window at x = `c[0] + c[1]·x`, y = `c[2] + c[3]·x`, which `span` keeps
+    /// inside (no clamp). Returns the first pixel it did not do.
+    pub(super) fn finish_row(win: &Window, c: [f32; 4], lo: usize, hi: usize, row: &mut [u8]) -> usize {
+        let (q, o) = (win.data, win.width);
         let done = lo + hi.saturating_sub(lo) / 4 * 4;
         // SAFETY: SSE2 register arithmetic; loads through checked slices of `q` and of the
         // chunk's arrays, stores into checked slices of `row`.
@@ -732,7 +804,7 @@ mod simd {
             let to_u8 = |v: __m128| _mm_cvttps_epi32(_mm_add_ps(_mm_min_ps(_mm_max_ps(v, zero), top), half));
             for x0 in (lo..done).step_by(CHUNK) {
                 let len = CHUNK.min(done - x0);
-                let taps = Taps::new(c, x0, len, None, o);
+                let taps = Taps::new(c, x0, len, None, (win.x0, win.y0), o);
                 for k in (0..len / 4).map(|k| 4 * k) {
                     let (p0, p1) = (to_u8(taps.sample(k, q, o)), to_u8(taps.sample(k + 1, q, o)));
                     let (p2, p3) = (to_u8(taps.sample(k + 2, q, o)), to_u8(taps.sample(k + 3, q, o)));
@@ -1061,19 +1133,41 @@ mod tests {
             })
             .collect();
         let mut q = Vec::new();
-        interleave(&y, o, 127.5, 127.5, &mut q);
+        interleave(&y, o, 127.5, 127.5, (0..o, 0..o), &mut q);
+        assert_eq!(q.len(), o * o); // rows of 61: a tail of one pixel
+        for (i, px) in q.iter().enumerate() {
+            let want = [y[i], y[o * o + i], y[2 * o * o + i]].map(|v| v * 127.5 + 127.5);
+            assert_eq!(px.map(f32::to_bits), [want[0], want[1], want[2], 0.0].map(f32::to_bits), "pixel {i}");
+        }
+        let mut part = Vec::new();
+        interleave(&y, o, 127.5, 127.5, (3..50, 7..20), &mut part);
+        assert_eq!(part.len(), 47 * 13);
+        for (k, px) in part.iter().enumerate() {
+            assert_eq!(px.map(f32::to_bits), q[(7 + k / 47) * o + 3 + k % 47].map(f32::to_bits), "window pixel {k}");
+        }
         let w = 70;
         for c in [[0.7, 0.83, 5.2, 0.05], [57.0, -0.77, 40.0, -0.3], [30.0, 0.01, 2.0, 0.9]] {
             let (lo, hi) = (1.5, o as f32 - 2.5);
             let (lo, hi) = meet(span(c[0], c[1], lo, hi, w), span(c[2], c[3], lo, hi, w));
             assert!(hi > lo + 8, "map {c:?}: span {lo}..{hi}");
+            let whole = Window { data: &q, x0: 0, y0: 0, width: o };
             let mut row = vec![0xaau8; 3 * w];
-            let done = simd::finish_row(&q, o, c, lo, hi, &mut row);
+            let done = simd::finish_row(&whole, c, lo, hi, &mut row);
             assert_eq!(done, lo + (hi - lo) / 4 * 4);
             for x in 0..w {
-                let want = if (lo..done).contains(&x) { finish_px(&q, o, c, x) } else { [0xaa; 3] };
+                let want = if (lo..done).contains(&x) { finish_px(&whole, c, x) } else { [0xaa; 3] };
                 assert_eq!(row[3 * x..3 * x + 3], want, "map {c:?}, pixel {x}");
             }
+            // A window around the row's taps gives the same bytes.
+            let (xs, ys) = ([c[0], c[0] + c[1] * w as f32], [c[2], c[2] + c[3] * w as f32]);
+            let (xa, xb) = ((xs[0].min(xs[1]) as usize).saturating_sub(1), (xs[0].max(xs[1]) as usize + 3).min(o));
+            let (ya, yb) = ((ys[0].min(ys[1]) as usize).saturating_sub(1), (ys[0].max(ys[1]) as usize + 3).min(o));
+            let mut part = Vec::new();
+            interleave(&y, o, 127.5, 127.5, (xa..xb, ya..yb), &mut part);
+            let win = Window { data: &part, x0: xa, y0: ya, width: xb - xa };
+            let mut row2 = vec![0xaau8; 3 * w];
+            simd::finish_row(&win, c, lo, hi, &mut row2);
+            assert_eq!(row2, row, "map {c:?} in the window {xa}..{xb} x {ya}..{yb}");
         }
     }
 
