@@ -524,14 +524,20 @@ fn fill_warped(src: &RgbImage, m: &Affine2, n: usize, dst: &mut [MaybeUninit<f32
     let (g, b) = rest.split_at_mut(plane);
     with_scratch(0, |buf| {
         let padded = PaddedRgbx::new(src, scale, offset, buf);
-        // Rows are independent: two halves on two threads.
-        let half = (n / 2) * n;
-        let (r0, r1) = r.split_at_mut(half);
-        let (g0, g1) = g.split_at_mut(half);
-        let (b0, b1) = b.split_at_mut(half);
+        // Rows are independent: two threads take blocks of 16 rows from a shared queue, so that
+        // one of them running late (a busy machine) does not hold the other up at the end.
+        const BLOCK: usize = 16;
+        let step = BLOCK * n;
+        let blocks = r.chunks_mut(step).zip(g.chunks_mut(step)).zip(b.chunks_mut(step)).enumerate();
+        let queue = Mutex::new(blocks.map(|(k, ((r, g), b))| (k * BLOCK, [r, g, b])));
+        let work = || loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((y0, rows)) = next else { break };
+            fill_rows(&padded, &inv, n, y0, rows);
+        };
         std::thread::scope(|s| {
-            s.spawn(|| fill_rows(&padded, &inv, n, 0, [r0, g0, b0]));
-            fill_rows(&padded, &inv, n, n / 2, [r1, g1, b1]);
+            s.spawn(work);
+            work();
         });
     });
 }
