@@ -425,6 +425,15 @@ pub(crate) fn resize_packed_rows_in(
         let start = y * src.stride;
         unpack_row(src.layout, &src.data[start..start + src.width * bpp], row);
     };
+    if (w, h) == (src.width, src.height) {
+        // Same size: cv2.resize copies, whatever the filter.
+        let mut row = vec![0u8; w * 3];
+        for y in rows.start..rows.end.min(h) {
+            fetch_u8(y, &mut row);
+            emit(y, &row);
+        }
+        return;
+    }
     // OpenCV turns an exact 2x bilinear shrink of 8-bit images into INTER_AREA.
     let halving = src.width == 2 * w && src.height == 2 * h;
     if filter == Filter::Bilinear && !halving {
@@ -513,6 +522,14 @@ mod tests {
         // Top-left 2x2 block of pixel indices 0,1,4,5 → 2.5; bottom-right 10,11,14,15 → 12.5.
         assert!((out[0] - 2.5).abs() < 1e-5);
         assert!((out[9] - 12.5).abs() < 1e-5);
+    }
+
+    #[test]
+    fn same_size_is_a_copy() {
+        let src = src_rgb();
+        for filter in [Filter::Bilinear, Filter::Area] {
+            assert_eq!(resize_rgb(&src, src.width, src.height, filter).data, src.data);
+        }
     }
 
     #[test]
