@@ -55,6 +55,31 @@ def load_rgb(path):
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def letterbox_centre(img, w, h):
+    """The photo scaled to fit w×h (INTER_AREA), centred on black: bench_detect's frames."""
+    s = min(w / img.shape[1], h / img.shape[0])
+    nw, nh = int(img.shape[1] * s), int(img.shape[0] * s)
+    out = np.zeros((h, w, 3), np.uint8)
+    x0, y0 = (w - nw) // 2, (h - nh) // 2
+    out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def bench(det, photo, runs=20):
+    """Median ms per frame of `detect_faces_raw` (3 warm-up runs), as bench_detect prints it."""
+    import time
+    for w, h in [(640, 480), (1280, 720), (1920, 1080)]:
+        frame = letterbox_centre(photo, w, h)
+        for _ in range(3):
+            n = det.detect_faces_raw(frame)[0].shape[0]
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            det.detect_faces_raw(frame)
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"python reference {w}x{h}: {sorted(times)[runs // 2]:.1f} ms median, {n} face(s)")
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
@@ -62,6 +87,8 @@ def main():
     ap.add_argument("--repo", default=os.path.normpath(os.path.join(here, "..", "..")))
     ap.add_argument("--out", default=None)
     ap.add_argument("--draw", default=None, help="draw obama.jpg detections to this PNG")
+    ap.add_argument("--bench", action="store_true",
+                    help="only time the reference on the frames of examples/bench_detect.rs")
     a = ap.parse_args()
 
     sys.path.insert(0, a.mtcnn_src)
@@ -70,6 +97,8 @@ def main():
 
     det = MTCNN()
     data_dir = os.path.join(a.repo, "tests", "data")
+    if a.bench:
+        return bench(det, load_rgb(os.path.join(data_dir, "obama.jpg")))
     out = {
         "generator": "plugin-data/tools/mtcnn_reference.py",
         "versions": {
