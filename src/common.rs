@@ -96,7 +96,7 @@ impl ModelProps {
                 .build(),
             glib::ParamSpecUInt::builder("threads")
                 .nick("Threads")
-                .blurb("ONNX Runtime intra-op threads for this element's models (0 = ONNX Runtime's default)")
+                .blurb("Threads per model run: ONNX Runtime's intra-op threads, and those of the built-in MTCNN's own kernels (0 = one per core)")
                 .maximum(256)
                 .default_value(0)
                 .mutable_ready()

@@ -132,6 +132,26 @@ fn native_and_onnxruntime_pnet_find_the_same_faces() {
 }
 
 #[test]
+fn one_thread_and_several_give_the_same_faces() {
+    let open = |threads| {
+        let opts = SessionOptions { provider: ExecutionProvider::Cpu, threads, ..Default::default() };
+        Detector::open(&resolve_model("mtcnn").unwrap(), &opts).unwrap()
+    };
+    // 1 band per level and batch, 2, and 5 (more bands than this machine has cores; uneven splits).
+    let mut dets = [open(1), open(2), open(5)];
+    let params = DetectorParams { min_face_size: 14, ..Default::default() };
+    for name in ["obama.jpg", "biden.jpg"] {
+        let img = load_rgb(name);
+        let frame = PackedFrame::from_rgb(&img);
+        let faces: Vec<_> = dets.iter_mut().map(|d| d.detect(&frame, &params).unwrap()).collect();
+        assert!(!faces[0].is_empty(), "{name}");
+        for other in &faces[1..] {
+            assert_eq!(format!("{:?}", faces[0]), format!("{other:?}"), "{name}: bands and batch splits change nothing");
+        }
+    }
+}
+
+#[test]
 fn only_the_expected_pnet_graph_is_taken() {
     let graph = Graph::read(&pnet_path()).unwrap();
     assert!(PnetWeights::from_graph(&graph).is_ok());
