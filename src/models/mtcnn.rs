@@ -32,6 +32,8 @@ const SCALE_FACTOR: f64 = 0.709;
 const NORM: f32 = 0.0078125;
 /// Levels with fewer cell rows per band than this are not split over threads.
 const MIN_BAND_ROWS: usize = 8;
+/// A band runs P-Net on at most this many cell rows at a time.
+const CHUNK_ROWS: usize = 48;
 
 /// The three MTCNN networks plus reusable buffers.
 pub struct Mtcnn {
@@ -423,7 +425,16 @@ impl Mtcnn {
                 prob = rest;
                 let (g, rest) = std::mem::take(&mut reg).split_at_mut((rows.1 - rows.0) * wc * 4);
                 reg = rest;
-                let mut job = move || pnet_band(weights, &frame, (ws, hs), rows, band, p, g);
+                // In chunks of rows: the band's intermediate maps stay small (cache, and memory on
+                // 4K frames) for a few recomputed halo rows.
+                let mut job = move || {
+                    let mut r0 = rows.0;
+                    for (p, g) in p.chunks_mut(CHUNK_ROWS * wc).zip(g.chunks_mut(CHUNK_ROWS * wc * 4)) {
+                        let r1 = r0 + p.len() / wc;
+                        pnet_band(weights, &frame, (ws, hs), (r0, r1), band, p, g);
+                        r0 = r1;
+                    }
+                };
                 if b + 1 == bands {
                     job();
                 } else {
