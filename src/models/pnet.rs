@@ -279,15 +279,18 @@ pub fn run_band(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(super) mod avx2 {
+    //! Helpers are `#[inline(always)]` without `target_feature`: inlined into the `target_feature`
+    //! kernels, they get AVX2/FMA there; plain `#[inline]` helpers stayed calls in the dev profile
+    //! and cost twice the time.
+
     use std::arch::x86_64::*;
 
     use super::PnetWeights;
 
-    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
-    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
+    /// PReLU with per-lane slopes: `max(x, 0) + a·min(x, 0)` (also used by `stage_net`).
     #[inline(always)]
-    unsafe fn prelu(x: __m256, a: __m256) -> __m256 {
+    pub(in crate::models) unsafe fn prelu(x: __m256, a: __m256) -> __m256 {
         let zero = _mm256_setzero_ps();
         _mm256_fmadd_ps(a, _mm256_min_ps(x, zero), _mm256_max_ps(x, zero))
     }
@@ -352,8 +355,6 @@ mod avx2 {
     }
 
     /// `P` neighbouring pixels of conv 10→16 + PReLU. `src` points at the top-left input pixel.
-    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
-    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
     #[inline(always)]
     unsafe fn layer2_block<const P: usize>(w: &PnetWeights, src: *const f32, pw: usize, dst: *mut f32) {
         let k = w.k2.as_ptr();
@@ -400,8 +401,6 @@ mod avx2 {
 
     /// The 1x1 heads and the two-way softmax for `P` cells of `act` (32 floats each): 32 broadcast
     /// FMAs per cell, two chains per cell to halve the latency.
-    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
-    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
     #[inline(always)]
     unsafe fn heads_block<const P: usize>(w: &PnetWeights, act: *const f32, prob: *mut f32, reg: *mut f32) {
         let kh = w.kh.as_ptr();
@@ -544,8 +543,6 @@ mod avx2 {
     }
 
     /// `P` tiles from `tx`: products for position ξ, output channels `16*half .. 16*half+16`.
-    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
-    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
     #[inline(always)]
     unsafe fn winograd_block<const P: usize>(w: &PnetWeights, vin: *const f32, vout: *mut f32, tx: usize, xi: usize, half: usize) {
         let u = w.u3.as_ptr().add(xi * 16 * 32 + half * 16);

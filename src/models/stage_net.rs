@@ -378,22 +378,17 @@ fn max_pool(p: &Pool, src: &[f32], side: usize, stride: usize, dst: &mut [f32]) 
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    //! Helpers are `#[inline(always)]` without `target_feature`: inlined into the `target_feature`
+    //! kernels, they get AVX2/FMA there; plain `#[inline]` helpers stayed calls in the dev profile
+    //! and cost twice the time.
+
     use std::arch::x86_64::*;
 
     use super::ConvLayer;
-
-    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
-    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
-    #[inline(always)]
-    unsafe fn prelu(x: __m256, a: __m256) -> __m256 {
-        let zero = _mm256_setzero_ps();
-        _mm256_fmadd_ps(a, _mm256_min_ps(x, zero), _mm256_max_ps(x, zero))
-    }
+    use crate::models::pnet::avx2::prelu;
 
     /// Output channels `16*ob .. 16*ob+16` of `P` output pixels whose receptive fields start at
     /// `src[p]` (input rows `iw` pixels of `stride` floats) into `dst[p]`.
-    // Always inlined into the `target_feature` kernels (which then inline the intrinsics): plain
-    // `#[inline]` helpers stayed calls in the dev profile and cost twice the time.
     #[inline(always)]
     unsafe fn block<const P: usize>(l: &ConvLayer, ob: usize, src: [*const f32; P], iw: usize, stride: usize, dst: [*mut f32; P]) {
         let b = l.b.as_ptr().add(ob * 16);
