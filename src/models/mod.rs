@@ -10,6 +10,7 @@ pub mod locate;
 pub mod manifest;
 pub mod mtcnn;
 pub mod onnx_graph;
+mod parallel;
 pub mod parser;
 pub mod pnet;
 pub mod recognizer;

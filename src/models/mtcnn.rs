@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use super::detector::{Detection, DetectorParams};
 use super::onnx_graph::Graph;
+use super::parallel::run_all;
 use super::pnet::{self, BandScratch, CellMaps, PnetWeights};
 use super::stage_net::{StageNet, StageScratch};
 use crate::runtime::{
@@ -404,8 +405,7 @@ impl Mtcnn {
     /// its own thread.
     fn native_level(&mut self, w: usize, h: usize, ws: usize, hs: usize) {
         let native = self.native.as_mut().expect("native P-Net");
-        let frame = PackedFrame { data: &self.rgb, width: w, height: h, stride: w * 3, layout: PixelLayout::Rgb };
-        let maps = &mut self.maps;
+        let (rgb, maps) = (&self.rgb, &mut self.maps);
         let (wc, hc) = pnet::cell_grid(ws, hs);
         let bands = (hc / MIN_BAND_ROWS).clamp(1, native.max_bands);
         if native.bands.len() < bands {
@@ -416,37 +416,24 @@ impl Mtcnn {
         maps.prob.resize(wc * hc, 0.0);
         maps.reg.resize(wc * hc * 4, 0.0);
         let weights = &native.pnet;
-        std::thread::scope(|s| {
-            let (mut prob, mut reg) = (&mut maps.prob[..], &mut maps.reg[..]);
-            let mut workers = Vec::new();
-            for (b, band) in native.bands[..bands].iter_mut().enumerate() {
-                let rows = (hc * b / bands, hc * (b + 1) / bands);
-                let (p, rest) = std::mem::take(&mut prob).split_at_mut((rows.1 - rows.0) * wc);
-                prob = rest;
-                let (g, rest) = std::mem::take(&mut reg).split_at_mut((rows.1 - rows.0) * wc * 4);
-                reg = rest;
-                // In chunks of rows: the band's intermediate maps stay small (cache, and memory on
-                // 4K frames) for a few recomputed halo rows.
-                let mut job = move || {
-                    let mut r0 = rows.0;
-                    for (p, g) in p.chunks_mut(CHUNK_ROWS * wc).zip(g.chunks_mut(CHUNK_ROWS * wc * 4)) {
-                        let r1 = r0 + p.len() / wc;
-                        pnet_band(weights, &frame, (ws, hs), (r0, r1), band, p, g);
-                        r0 = r1;
-                    }
-                };
-                if b + 1 == bands {
-                    job();
-                } else {
-                    workers.push(s.spawn(job));
+        let (mut prob, mut reg) = (&mut maps.prob[..], &mut maps.reg[..]);
+        run_all(native.bands[..bands].iter_mut().enumerate().map(|(b, band)| {
+            let rows = (hc * b / bands, hc * (b + 1) / bands);
+            let (p, rest) = std::mem::take(&mut prob).split_at_mut((rows.1 - rows.0) * wc);
+            prob = rest;
+            let (g, rest) = std::mem::take(&mut reg).split_at_mut((rows.1 - rows.0) * wc * 4);
+            reg = rest;
+            // In chunks of rows: the band's intermediate maps stay small (cache, and memory on
+            // 4K frames) for a few recomputed halo rows.
+            move || {
+                let mut r0 = rows.0;
+                for (p, g) in p.chunks_mut(CHUNK_ROWS * wc).zip(g.chunks_mut(CHUNK_ROWS * wc * 4)) {
+                    let r1 = r0 + p.len() / wc;
+                    pnet_band(weights, rgb, (w, h), (ws, hs), (r0, r1), band, p, g);
+                    r0 = r1;
                 }
             }
-            for worker in workers {
-                if let Err(panic) = worker.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            }
-        });
+        }));
     }
 
     /// P-Net's output for one pyramid level of `frame` (ws×hs, at least 12x12), from the backend in
@@ -604,24 +591,17 @@ impl Mtcnn {
         let transposed = !self.use_native;
         let rgb = &self.rgb;
         let threads = self.native.as_ref().map_or(1, |n| n.max_bands).min(boxes.len().div_ceil(16)).max(1);
-        std::thread::scope(|s| {
-            let mut rest = &mut self.batch[..];
-            for t in 0..threads {
-                let (a, b) = (boxes.len() * t / threads, boxes.len() * (t + 1) / threads);
-                let (mine, r) = std::mem::take(&mut rest).split_at_mut((b - a) * per);
-                rest = r;
-                let mut job = move || {
-                    for (c, dst) in boxes[a..b].iter().zip(mine.chunks_exact_mut(per)) {
-                        crop_into(rgb, (w, h), c, size, transposed, dst);
-                    }
-                };
-                if t + 1 == threads {
-                    job();
-                } else {
-                    s.spawn(job);
+        let mut rest = &mut self.batch[..];
+        run_all((0..threads).map(|t| {
+            let (a, b) = (boxes.len() * t / threads, boxes.len() * (t + 1) / threads);
+            let (mine, r) = std::mem::take(&mut rest).split_at_mut((b - a) * per);
+            rest = r;
+            move || {
+                for (c, dst) in boxes[a..b].iter().zip(mine.chunks_exact_mut(per)) {
+                    crop_into(rgb, (w, h), c, size, transposed, dst);
                 }
             }
-        });
+        }));
         true
     }
 }
@@ -676,9 +656,11 @@ fn pyramid_level(rgb: &[u8], w: usize, h: usize, ws: usize, hs: usize, out: &mut
 
 /// One band of a level with the native P-Net: its input rows resized from the frame (as
 /// `pyramid_level`, upright), then the network.
+#[allow(clippy::too_many_arguments)]
 fn pnet_band(
     weights: &PnetWeights,
-    frame: &PackedFrame,
+    rgb: &[u8],
+    (w, h): (usize, usize),
     (ws, hs): (usize, usize),
     (r0, r1): (usize, usize),
     band: &mut Band,
@@ -688,7 +670,7 @@ fn pnet_band(
     let (y0, y1) = pnet::input_rows(r0, r1, hs);
     let input = &mut band.input;
     input.resize((y1 - y0) * ws * 3, 0.0);
-    area_shrink_rgb_rows(frame.data, (frame.width, frame.height), (ws, hs), y0..y1, |y, row| {
+    area_shrink_rgb_rows(rgb, (w, h), (ws, hs), y0..y1, |y, row| {
         for (d, &s) in input[(y - y0) * ws * 3..(y - y0 + 1) * ws * 3].iter_mut().zip(row) {
             *d = (s as f32 - 127.5) * NORM;
         }

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use super::onnx_graph::{Attribute, Graph, Node};
+use super::parallel::run_all;
 use super::pnet::transpose_kernel;
 
 /// A convolution (or a dense layer written as one) with optional PReLU, output channels padded to a
@@ -267,27 +268,14 @@ impl StageNet {
         out.clear();
         out.resize(n * self.width, 0.0);
         let threads = scratch.len().min(n.div_ceil(8)).max(1);
-        std::thread::scope(|s| {
-            let mut rest_out = &mut out[..];
-            let mut workers = Vec::new();
-            for (t, sc) in scratch[..threads].iter_mut().enumerate() {
-                let (a, b) = (n * t / threads, n * (t + 1) / threads);
-                let (mine, r) = std::mem::take(&mut rest_out).split_at_mut((b - a) * self.width);
-                rest_out = r;
-                let crops = &input[a * per..b * per];
-                let mut job = move || self.run_part(crops, b - a, sc, mine);
-                if t + 1 == threads {
-                    job();
-                } else {
-                    workers.push(s.spawn(job));
-                }
-            }
-            for w in workers {
-                if let Err(panic) = w.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            }
-        });
+        let mut rest_out = &mut out[..];
+        run_all(scratch[..threads].iter_mut().enumerate().map(|(t, sc)| {
+            let (a, b) = (n * t / threads, n * (t + 1) / threads);
+            let (mine, r) = std::mem::take(&mut rest_out).split_at_mut((b - a) * self.width);
+            rest_out = r;
+            let crops = &input[a * per..b * per];
+            move || self.run_part(crops, b - a, sc, mine)
+        }));
     }
 
     fn run_part(&self, input: &[f32], n: usize, sc: &mut StageScratch, out: &mut [f32]) {
