@@ -473,12 +473,6 @@ fn element_settings_errors_and_models() {
 
 // ---------- PNGs for eyeballing ----------
 
-fn load_rgb(name: &str) -> RgbImage {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
-    let img = image::open(p).unwrap().to_rgb8();
-    RgbImage::from_raw(img.width() as usize, img.height() as usize, img.into_raw())
-}
-
 fn ref_keypoints(file: &str) -> [[f64; 2]; 5] {
     let j: serde_json::Value =
         serde_json::from_str(include_str!("data/mtcnn_reference.json")).unwrap();
@@ -494,8 +488,8 @@ fn save(img: &RgbImage, name: &str) {
 
 #[test]
 fn photos_before_after_pngs() {
-    let obama = load_rgb("obama.jpg");
-    let biden = load_rgb("biden.jpg");
+    let obama = util::photo("obama.jpg");
+    let biden = util::photo("biden.jpg");
     let t = template256();
     let m_o = umeyama(&ref_keypoints("obama.jpg"), &t);
     let m_b = umeyama(&ref_keypoints("biden.jpg"), &t);

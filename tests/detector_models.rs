@@ -6,6 +6,8 @@ use gstghost::models::{resolve_model, Detection, Detector, DetectorParams, Model
 use gstghost::runtime::{RuntimeError, SessionOptions};
 use gstghost::vision::{resize_rgb, Filter, PackedFrame, PixelLayout, RgbImage};
 
+mod util;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -27,14 +29,6 @@ fn mtcnn() -> Detector {
 
 fn test_model(name: &str) -> ModelLocation {
     ModelLocation::File(root().join("models/test").join(name))
-}
-
-fn load_rgb(name: &str) -> RgbImage {
-    let img = image::open(root().join("tests/data").join(name))
-        .expect("decode")
-        .to_rgb8();
-    let (w, h) = img.dimensions();
-    RgbImage::from_raw(w as usize, h as usize, img.into_raw())
 }
 
 fn reference(name: &str) -> Vec<Detection> {
@@ -110,7 +104,7 @@ fn mtcnn_matches_python_reference() {
     let mut det = mtcnn();
     let params = DetectorParams::default();
     for name in ["obama.jpg", "obama_partial_face.jpg", "biden.jpg"] {
-        let img = load_rgb(name);
+        let img = util::photo(name);
         let faces = det.detect(&frame(&img), &params).unwrap();
         let expected = reference(name);
         assert_faces(&faces, &expected, 0.02, name);
@@ -152,7 +146,7 @@ fn mtcnn_rgba_png_drops_alpha() {
 fn mtcnn_bgrx_odd_stride_and_downscale() {
     let mut det = mtcnn();
     let params = DetectorParams::default();
-    let img = load_rgb("obama.jpg");
+    let img = util::photo("obama.jpg");
     let base = det.detect(&frame(&img), &params).unwrap();
     assert_eq!(base.len(), 2);
 
@@ -231,7 +225,7 @@ fn mtcnn_blank_and_tiny_frames_have_no_faces() {
         assert!(det.detect(&f, &params).unwrap().is_empty(), "{w}x{h} bgr");
     }
     // A huge minimum face size leaves no pyramid scale.
-    let img = load_rgb("obama.jpg");
+    let img = util::photo("obama.jpg");
     let p = DetectorParams {
         min_face_size: 5000,
         ..Default::default()
@@ -309,7 +303,7 @@ fn scrfd_const_models_decode_exactly() {
 fn scrfd_random_model_runs_on_photo_and_tiny_frames() {
     for name in ["scrfd_test.onnx", "scrfd_test_batched.onnx"] {
         let mut det = Detector::open(&test_model(name), &opts()).unwrap();
-        let img = load_rgb("obama.jpg");
+        let img = util::photo("obama.jpg");
         for size in [640, 320, 330] {
             let p = DetectorParams {
                 input_size: size,

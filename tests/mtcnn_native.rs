@@ -8,21 +8,13 @@ use gstghost::models::onnx_graph::Graph;
 use gstghost::models::pnet::{self, CellMaps, PnetWeights};
 use gstghost::models::{resolve_model, Detector, DetectorParams, ModelLocation};
 use gstghost::runtime::{ExecutionProvider, SessionOptions};
-use gstghost::vision::{PackedFrame, RgbImage};
+use gstghost::vision::PackedFrame;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod util;
 
 fn mtcnn() -> Detector {
     let opts = SessionOptions { provider: ExecutionProvider::Cpu, ..Default::default() };
     Detector::open(&resolve_model("mtcnn").expect("mtcnn models (run ./ghost.sh setup)"), &opts).expect("open mtcnn")
-}
-
-fn load_rgb(name: &str) -> RgbImage {
-    let img = image::open(root().join("tests/data").join(name)).expect("decode").to_rgb8();
-    let (w, h) = img.dimensions();
-    RgbImage::from_raw(w as usize, h as usize, img.into_raw())
 }
 
 fn pnet_path() -> PathBuf {
@@ -45,7 +37,7 @@ fn native_pnet_matches_onnxruntime_cell_by_cell() {
     assert!(pnet::supported(), "the native P-Net is what this test checks; this CPU lacks AVX2/FMA");
     let mut faces_seen = 0;
     for name in ["obama.jpg", "biden.jpg"] {
-        let img = load_rgb(name);
+        let img = util::photo(name);
         let frame = PackedFrame::from_rgb(&img);
         let (w, h) = (img.width, img.height);
         // Pyramid-like sizes, odd sizes (the last pool window one pixel wide), a band split with
@@ -71,7 +63,7 @@ fn native_rnet_and_onet_match_onnxruntime_crop_by_crop() {
     let mut det = mtcnn();
     let Detector::Mtcnn(m) = &mut det else { panic!("mtcnn is an MTCNN") };
     assert!(m.native(), "{}", m.note());
-    let img = load_rgb("obama.jpg");
+    let img = util::photo("obama.jpg");
     // Crops of the photo (nearest-neighbour samples of square boxes around the face, which MTCNN
     // finds at x 373-610, y 83-423, and off it), normalised.
     let boxes: Vec<(usize, usize, usize)> = (0..37)
@@ -113,7 +105,7 @@ fn native_and_onnxruntime_pnet_find_the_same_faces() {
     let mut det = mtcnn();
     let params = DetectorParams::default();
     for name in ["obama.jpg", "obama_partial_face.jpg", "biden.jpg"] {
-        let img = load_rgb(name);
+        let img = util::photo(name);
         let frame = PackedFrame::from_rgb(&img);
         let Detector::Mtcnn(m) = &mut det else { unreachable!() };
         m.set_native(true);
@@ -141,7 +133,7 @@ fn one_thread_and_several_give_the_same_faces() {
     let mut dets = [open(1), open(2), open(5)];
     let params = DetectorParams { min_face_size: 14, ..Default::default() };
     for name in ["obama.jpg", "biden.jpg"] {
-        let img = load_rgb(name);
+        let img = util::photo(name);
         let frame = PackedFrame::from_rgb(&img);
         let faces: Vec<_> = dets.iter_mut().map(|d| d.detect(&frame, &params).unwrap()).collect();
         assert!(!faces[0].is_empty(), "{name}");
