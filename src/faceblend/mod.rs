@@ -14,6 +14,7 @@ use crate::models::landmark106::Landmarker;
 use crate::models::parser::FaceParser;
 use crate::runtime::RuntimeError;
 use crate::vision::facemask::{self, MaskParams, GHOST_SIZE};
+use crate::vision::warp::frame_box;
 use crate::vision::{
     reinhard_transfer, warp_affine_packed, Affine2, Border, GrayImage, MaskF32, PackedFrame,
     PackedFrameMut, RgbImage,
@@ -368,22 +369,8 @@ pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &Mas
         _ => unreachable!("rgb_offsets gives one of the four orders above"),
     }
     // Frame bounding box of the sub-rectangle's sample domain (u in (bx0-1, bx1+1), v likewise).
-    let (u0, u1, v0, v1) = (bx0 as f64 - 1.0, bx1 as f64 + 1.0, by0 as f64 - 1.0, by1 as f64 + 1.0);
-    let (mut fx0, mut fy0, mut fx1, mut fy1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
-    for (u, v) in [(u0, v0), (u1, v0), (u0, v1), (u1, v1)] {
-        let (x, y) = inv.apply(u, v);
-        fx0 = fx0.min(x);
-        fy0 = fy0.min(y);
-        fx1 = fx1.max(x);
-        fy1 = fy1.max(y);
-    }
-    let fx0 = fx0.floor().max(0.0);
-    let fy0 = fy0.floor().max(0.0);
-    let fx1 = fx1.ceil().min(frame.width as f64 - 1.0);
-    let fy1 = fy1.ceil().min(frame.height as f64 - 1.0);
-    if !(fx0 <= fx1 && fy0 <= fy1) {
-        return false;
-    }
+    let (u0, v0, u1, v1) = (bx0 as f64 - 1.0, by0 as f64 - 1.0, bx1 as f64 + 1.0, by1 as f64 + 1.0);
+    let Some((fx0, fy0, fx1, fy1)) = frame_box(&inv, (u0, v0, u1, v1), (frame.width, frame.height)) else { return false };
     let (rx0, rx1) = (fx0 as i64, fx1 as i64);
     let bpp = frame.layout.bytes_per_pixel();
     let m = &frame_to_crop.0;
@@ -391,7 +378,7 @@ pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &Mas
     // The sample domain u in (u0, u1), v in (v0, v1) lies inside composite_packed's (-1, cw) x (-1, ch), since
     // u0 = bx0 - 1 >= -1 and u1 = bx1 + 1 <= cw, so this one test is the whole per-pixel condition.
     let inside = |u: f64, v: f64| u > u0 && v > v0 && u < u1 && v < v1;
-    for y in fy0 as usize..=fy1 as usize {
+    for y in fy0..=fy1 {
         let yf = y as f64;
         let (bu, bv) = (m[1] * yf + m[2], m[4] * yf + m[5]);
         // x-range where u in (u0, u1) and v in (v0, v1), widened by a pixel...

@@ -208,6 +208,31 @@ pub fn warp_affine_mask(src: &MaskF32, m: &Affine2, dst_w: usize, dst_h: usize) 
     out
 }
 
+/// The frame pixels whose images can fall in the crop rectangle `(u0, v0, u1, v1)`: the bounding box of
+/// its corners mapped by `crop_to_frame`, rounded outwards and clipped to the `width`×`height` frame, as
+/// inclusive bounds `(x0, y0, x1, y1)`; `None` when it misses the frame.
+pub(crate) fn frame_box(
+    crop_to_frame: &Affine2,
+    (u0, v0, u1, v1): (f64, f64, f64, f64),
+    (width, height): (usize, usize),
+) -> Option<(usize, usize, usize, usize)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for (u, v) in [(u0, v0), (u1, v0), (u0, v1), (u1, v1)] {
+        let (x, y) = crop_to_frame.apply(u, v);
+        x0 = x0.min(x);
+        y0 = y0.min(y);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
+    }
+    let (x0, y0) = (x0.floor().max(0.0), y0.floor().max(0.0));
+    let (x1, y1) = (x1.ceil().min(width as f64 - 1.0), y1.ceil().min(height as f64 - 1.0));
+    // Written so that NaN bounds (a degenerate map) give None too.
+    if !(x0 <= x1 && y0 <= y1) {
+        return None;
+    }
+    Some((x0 as usize, y0 as usize, x1 as usize, y1 as usize))
+}
+
 /// Pastes a warped crop back into the frame: for every frame pixel in the bounding box of the crop's footprint
 /// (clipped to the frame, no wrap-around) it samples `crop` (replicated border) and `mask` (zero border)
 /// bilinearly at `frame_to_crop(x, y)` and writes `m*crop + (1-m)*frame` rounded, with `m = mask * opacity`.
@@ -233,32 +258,10 @@ pub fn composite_packed(
         return false;
     }
     // The zero-border mask can be non-zero for crop coordinates in (-1, cw) x (-1, ch).
-    let (mut x0, mut y0, mut x1, mut y1) = (
-        f64::INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for (u, v) in [
-        (-1.0, -1.0),
-        (cw as f64, -1.0),
-        (-1.0, ch as f64),
-        (cw as f64, ch as f64),
-    ] {
-        let (x, y) = inv.apply(u, v);
-        x0 = x0.min(x);
-        y0 = y0.min(y);
-        x1 = x1.max(x);
-        y1 = y1.max(y);
-    }
-    let fx0 = x0.floor().max(0.0);
-    let fy0 = y0.floor().max(0.0);
-    let fx1 = x1.ceil().min(frame.width as f64 - 1.0);
-    let fy1 = y1.ceil().min(frame.height as f64 - 1.0);
-    if !(fx0 <= fx1 && fy0 <= fy1) {
+    let crop_area = (-1.0, -1.0, cw as f64, ch as f64);
+    let Some((bx0, by0, bx1, by1)) = frame_box(&inv, crop_area, (frame.width, frame.height)) else {
         return false;
-    }
-    let (bx0, by0, bx1, by1) = (fx0 as usize, fy0 as usize, fx1 as usize, fy1 as usize);
+    };
     let opacity = opacity.min(1.0);
     let bpp = frame.layout.bytes_per_pixel();
     let off = frame.layout.rgb_offsets();
