@@ -5,7 +5,6 @@
 //!     cargo run --example bench_blend        (the dev profile is already opt-level 2)
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use gstghost::faceblend::{composite_support, BlendConfig, Blender, ColorCorrect};
 use gstghost::meta::{Face, SwapResult};
@@ -14,18 +13,9 @@ use gstghost::vision::{
     scaled_template, umeyama, warp_affine_packed, Border, PackedFrame, PackedFrameMut, PixelLayout, ARCFACE_112_V1,
 };
 
-fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[runs / 2]
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::median_ms;
 
 fn main() {
     let (w, h) = (1920usize, 1080usize);
@@ -37,7 +27,7 @@ fn main() {
         let mut mask = gstghost::vision::MaskF32::new(256, 256);
         mask.data.fill(0.5);
         let m = gstghost::vision::Affine2::translate(-100.0, -100.0);
-        let ms = median_ms(50, || {
+        let ms = median_ms(1, 50, || {
             let mut f = PackedFrameMut::new(&mut frame, w, h, stride, PixelLayout::Bgrx);
             composite_support(&mut f, &img, &mask, &m, 1.0);
         });
@@ -58,23 +48,23 @@ fn main() {
         let img = warp_affine_packed(&pf, &m, crop, crop, Border::Replicate);
         let face = Face { swap: Some(SwapResult { crop: Arc::new(img.clone()), frame_to_crop: m }), ..Default::default() };
 
-        let mask_ms = median_ms(30, || {
+        let mask_ms = median_ms(1, 30, || {
             let m = facemask::to_crop_size(facemask::template_mask(&MaskParams::DEFAULT, 1.0, None), crop);
             std::hint::black_box(m);
         });
         let mask = facemask::to_crop_size(facemask::template_mask(&MaskParams::DEFAULT, 1.0, None), crop);
-        let comp_ms = median_ms(50, || {
+        let comp_ms = median_ms(1, 50, || {
             let mut f = PackedFrameMut::new(&mut frame, w, h, stride, PixelLayout::Bgrx);
             composite_support(&mut f, &img, &mask, &m, 1.0);
         });
         let mut blender = Blender::default();
         let cfg = BlendConfig::default();
-        let total_ms = median_ms(50, || {
+        let total_ms = median_ms(1, 50, || {
             let mut f = PackedFrameMut::new(&mut frame, w, h, stride, PixelLayout::Bgrx);
             blender.process(&mut f, std::slice::from_ref(&face), &cfg).unwrap();
         });
         let cfg_r = BlendConfig { color: ColorCorrect::Reinhard, ..Default::default() };
-        let reinhard_ms = median_ms(20, || {
+        let reinhard_ms = median_ms(1, 20, || {
             let mut f = PackedFrameMut::new(&mut frame, w, h, stride, PixelLayout::Bgrx);
             blender.process(&mut f, std::slice::from_ref(&face), &cfg_r).unwrap();
         });

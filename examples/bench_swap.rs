@@ -2,26 +2,14 @@
 //! 224 + resize to 256, or one warp for `frontal`), the generator input tensor and the output
 //! conversion, on a 1920x1080 frame. Usage: cargo run --release --example bench_swap
 
-use std::time::Instant;
 
 use gstghost::models::align::{generator_crop, CropMode};
 use gstghost::models::swapper::{generator_input, generator_output};
 use gstghost::vision::{resize_rgb, Filter, PackedFrame, PixelLayout, RgbImage};
 
-fn median_ms(mut f: impl FnMut(), runs: usize) -> f64 {
-    for _ in 0..5 {
-        f();
-    }
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::median_ms;
 
 fn main() {
     let photo = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/obama.jpg")).unwrap().to_rgb8();
@@ -45,17 +33,14 @@ fn main() {
 
     println!("per-face cost around the generator, 1920x1080 BGRx frame, face ~{} px wide", (240.0 * s) as u32);
     for mode in [CropMode::Ghost, CropMode::Frontal] {
-        let crop_ms = median_ms(|| drop(generator_crop(&packed, &kps, mode)), 200);
+        let crop_ms = median_ms(5, 200, || drop(generator_crop(&packed, &kps, mode)));
         let (crop, _) = generator_crop(&packed, &kps, mode);
         let mut tensor = Vec::with_capacity(3 * 256 * 256);
-        let input_ms = median_ms(
-            || {
-                tensor.clear();
-                generator_input(&crop, &mut tensor)
-            },
-            200,
-        );
-        let output_ms = median_ms(|| drop(generator_output(&tensor)), 200);
+        let input_ms = median_ms(5, 200, || {
+            tensor.clear();
+            generator_input(&crop, &mut tensor)
+        });
+        let output_ms = median_ms(5, 200, || drop(generator_output(&tensor)));
         println!(
             "{mode:?}: crop {crop_ms:.2} ms + input tensor {input_ms:.2} ms + output {output_ms:.2} ms = {:.2} ms per face",
             crop_ms + input_ms + output_ms

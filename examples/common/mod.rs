@@ -255,3 +255,19 @@ pub fn count_swapped_faces(pipeline: &gst::Pipeline, element: &str) -> std::sync
 pub fn extension(path: &Path) -> String {
     path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default()
 }
+
+/// Median milliseconds of `runs` calls of `f`, after `warmup` untimed calls (the bench examples).
+pub fn median_ms(warmup: usize, runs: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warmup {
+        f();
+    }
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = std::time::Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[runs / 2]
+}
