@@ -536,7 +536,7 @@ impl Mtcnn {
             for y in 0..size {
                 for x in 0..size {
                     let s = k * per + (y * size + x) * 3;
-                    let d = k * per + if self.use_native { (y * size + x) * 3 } else { (x * size + y) * 3 };
+                    let d = k * per + batch_offset(size, x, y, !self.use_native);
                     self.batch[d..d + 3].copy_from_slice(&crops[s..s + 3]);
                 }
             }
@@ -606,6 +606,16 @@ impl Mtcnn {
     }
 }
 
+/// Offset of pixel (x, y) in one size×size crop of the R-Net/O-Net batch: upright for the native
+/// networks, transposed for ONNX Runtime.
+fn batch_offset(size: usize, x: usize, y: usize, transposed: bool) -> usize {
+    if transposed {
+        (x * size + y) * 3
+    } else {
+        (y * size + x) * 3
+    }
+}
+
 /// One R-Net/O-Net input: the box's zero-padded crop (reference `pad()`: crop pixel (ty, tx) = frame
 /// pixel (y1-1+ty, x1-1+tx)) INTER_AREA-resized to size×size as floats, normalised, into `dst`
 /// (transposed for ONNX Runtime). The padded crop's rows are made as the resize asks for them.
@@ -630,7 +640,7 @@ fn crop_into(rgb: &[u8], (w, h): (usize, usize), c: &Cand, size: usize, transpos
     };
     resize_f32_rgb_rows((tw, th), (size, size), Filter::Area, fetch, |y, row| {
         for (x, px) in row.chunks_exact(3).enumerate() {
-            let d = if transposed { (x * size + y) * 3 } else { (y * size + x) * 3 };
+            let d = batch_offset(size, x, y, transposed);
             for ch in 0..3 {
                 dst[d + ch] = (px[ch] - 127.5) * NORM;
             }
