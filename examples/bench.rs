@@ -84,7 +84,11 @@ fn canvas(data: &std::path::Path, w: u32, h: u32, n: usize) -> Result<image::Rgb
 
 fn run_one(a: &Args, model: &str, w: u32, h: u32, n: usize) -> Result<Row> {
     let img = canvas(&a.data, w, h, n)?;
-    let mut opts = common::SwapOpts { source: a.data.join("biden.jpg"), execution_provider: a.execution_provider.clone(), ..Default::default() };
+    let mut opts = common::SwapOpts {
+        source: a.data.join("biden.jpg"),
+        execution_provider: a.execution_provider.clone(),
+        ..Default::default()
+    };
     if model.starts_with("swapper_") {
         opts.recognizer = Some("arcface_ghost_test".into());
     }
@@ -126,15 +130,18 @@ fn run_one(a: &Args, model: &str, w: u32, h: u32, n: usize) -> Result<Row> {
     let last: Arc<Mutex<(Option<Instant>, usize)>> = Arc::default();
     {
         let (f2, l2) = (first_timed.clone(), last.clone());
-        pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            let mut l = l2.lock().unwrap();
-            l.1 += 1;
-            if l.1 == 1 {
-                *f2.lock().unwrap() = Some(Instant::now());
-            }
-            l.0 = Some(Instant::now());
-            gst::PadProbeReturn::Ok
-        });
+        pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().add_probe(
+            gst::PadProbeType::BUFFER,
+            move |_, _| {
+                let mut l = l2.lock().unwrap();
+                l.1 += 1;
+                if l.1 == 1 {
+                    *f2.lock().unwrap() = Some(Instant::now());
+                }
+                l.0 = Some(Instant::now());
+                gst::PadProbeReturn::Ok
+            },
+        );
     }
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     src.set_property("block", true);
@@ -167,11 +174,20 @@ fn run_one(a: &Args, model: &str, w: u32, h: u32, n: usize) -> Result<Row> {
         (Some(s), Some(e)) if count > 1 => (count - 1) as f64 / e.duration_since(s).as_secs_f64(),
         _ => f64::NAN,
     };
-    Ok(Row { model: model.into(), size: format!("{w}x{h}"), faces: n, ms, fps, swapped: swapped.load(std::sync::atomic::Ordering::Relaxed) })
+    Ok(Row {
+        model: model.into(),
+        size: format!("{w}x{h}"),
+        faces: n,
+        ms,
+        fps,
+        swapped: swapped.load(std::sync::atomic::Ordering::Relaxed),
+    })
 }
 
 pub fn table(rows: &[Row]) -> String {
-    let mut s = String::from("| model | size | faces | detect ms | track ms | swap ms | blend ms | end-to-end fps | faces swapped |\n");
+    let mut s = String::from(
+        "| model | size | faces | detect ms | track ms | swap ms | blend ms | end-to-end fps | faces swapped |\n",
+    );
     s += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in rows {
         s += &format!(
@@ -198,8 +214,11 @@ pub fn run(a: &Args) -> Result<Vec<Row>> {
         }
     }
     println!("{}", table(&rows));
-    println!("(ms per frame inside each element, warm-up frame excluded; {} frames per run; {} CPU threads)",
-        a.frames, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "(ms per frame inside each element, warm-up frame excluded; {} frames per run; {} CPU threads)",
+        a.frames,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     Ok(rows)
 }
 

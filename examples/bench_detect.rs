@@ -13,10 +13,7 @@ use gstghost::vision::{resize_rgb, Filter, PackedFrame, RgbImage};
 /// The photo scaled to fit w×h (INTER_AREA), centred on black.
 fn letterbox_centre(img: &RgbImage, w: usize, h: usize) -> RgbImage {
     let s = (w as f64 / img.width as f64).min(h as f64 / img.height as f64);
-    let (nw, nh) = (
-        (img.width as f64 * s) as usize,
-        (img.height as f64 * s) as usize,
-    );
+    let (nw, nh) = ((img.width as f64 * s) as usize, (img.height as f64 * s) as usize);
     let r = resize_rgb(img, nw, nh, Filter::Area);
     let mut out = RgbImage::new(w, h);
     let (x0, y0) = ((w - nw) / 2, (h - nh) / 2);
@@ -38,12 +35,7 @@ fn process_cpu_seconds() -> f64 {
 }
 
 /// (median wall ms, mean CPU ms, faces) per frame.
-fn median_ms(
-    det: &mut Detector,
-    img: &RgbImage,
-    params: &DetectorParams,
-    runs: usize,
-) -> (f64, f64, usize) {
+fn median_ms(det: &mut Detector, img: &RgbImage, params: &DetectorParams, runs: usize) -> (f64, f64, usize) {
     let f = PackedFrame::from_rgb(img);
     let mut n = 0;
     for _ in 0..3 {
@@ -64,29 +56,16 @@ fn median_ms(
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let threads: u32 = std::env::var("BENCH_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let opts = SessionOptions {
-        provider: ExecutionProvider::Cpu,
-        threads,
-        ..Default::default()
-    };
-    let photo = image::open(root.join("tests/data/obama.jpg"))
-        .expect("obama.jpg")
-        .to_rgb8();
+    let threads: u32 = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let opts = SessionOptions { provider: ExecutionProvider::Cpu, threads, ..Default::default() };
+    let photo = image::open(root.join("tests/data/obama.jpg")).expect("obama.jpg").to_rgb8();
     let (pw, ph) = photo.dimensions();
     let photo = RgbImage::from_raw(pw as usize, ph as usize, photo.into_raw());
     let params = DetectorParams::default();
     let runs = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
 
-    println!(
-        "{:<28} {:>11} {:>10} {:>7} {:>6}",
-        "detector", "frame", "median ms", "cpu ms", "faces"
-    );
-    let mut mtcnn =
-        Detector::open(&resolve_model("mtcnn").expect("mtcnn"), &opts).expect("open mtcnn");
+    println!("{:<28} {:>11} {:>10} {:>7} {:>6}", "detector", "frame", "median ms", "cpu ms", "faces");
+    let mut mtcnn = Detector::open(&resolve_model("mtcnn").expect("mtcnn"), &opts).expect("open mtcnn");
     if let Detector::Mtcnn(m) = &mut mtcnn {
         // BENCH_MTCNN=ort: the networks in ONNX Runtime even where the native kernels run.
         m.set_native(std::env::var("BENCH_MTCNN").as_deref() != Ok("ort"));
@@ -100,33 +79,16 @@ fn main() {
         }
         let img = letterbox_centre(&photo, w, h);
         let (ms, cpu, n) = median_ms(&mut mtcnn, &img, &params, runs);
-        println!(
-            "{:<28} {:>11} {:>10.2} {:>7.1} {:>6}",
-            "mtcnn (min face 20)",
-            format!("{w}x{h}"),
-            ms,
-            cpu,
-            n
-        );
+        println!("{:<28} {:>11} {:>10.2} {:>7.1} {:>6}", "mtcnn (min face 20)", format!("{w}x{h}"), ms, cpu, n);
     }
-    let mut scrfd = Detector::open(
-        &ModelLocation::File(root.join("models/test/scrfd_test.onnx")),
-        &opts,
-    )
-    .expect("open scrfd_test");
+    let mut scrfd =
+        Detector::open(&ModelLocation::File(root.join("models/test/scrfd_test.onnx")), &opts).expect("open scrfd_test");
     for (w, h) in [(640, 480), (1280, 720)] {
         if only.as_ref().is_some_and(|o| *o != format!("{w}x{h}")) {
             continue;
         }
         let img = letterbox_centre(&photo, w, h);
         let (ms, cpu, n) = median_ms(&mut scrfd, &img, &params, runs);
-        println!(
-            "{:<28} {:>11} {:>10.2} {:>7.1} {:>6}",
-            "scrfd_test.onnx @640",
-            format!("{w}x{h}"),
-            ms,
-            cpu,
-            n
-        );
+        println!("{:<28} {:>11} {:>10.2} {:>7.1} {:>6}", "scrfd_test.onnx @640", format!("{w}x{h}"), ms, cpu, n);
     }
 }

@@ -31,11 +31,18 @@ fn main() {
     // A real 256 generator crop of a face (as ghostfaceswap makes it), with its affine and keypoints.
     let photo = image::open(root.join("tests/data/obama.jpg")).unwrap().to_rgb8();
     let img = RgbImage::from_raw(photo.width() as usize, photo.height() as usize, photo.into_raw());
-    let frame = PackedFrame { data: &img.data, width: img.width, height: img.height, stride: img.width * 3, layout: PixelLayout::Rgb };
+    let frame = PackedFrame {
+        data: &img.data,
+        width: img.width,
+        height: img.height,
+        stride: img.width * 3,
+        layout: PixelLayout::Rgb,
+    };
     // MTCNN keypoints of the main face (tests/data/mtcnn_reference.json, obama.jpg), rounded.
     let kps: [[f32; 2]; 5] = {
         let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(root.join("tests/data/mtcnn_reference.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(root.join("tests/data/mtcnn_reference.json")).unwrap())
+                .unwrap();
         let k = &json["files"]["obama.jpg"]["faces"][0]["keypoints"];
         std::array::from_fn(|i| [k[i][0].as_f64().unwrap() as f32, k[i][1].as_f64().unwrap() as f32])
     };
@@ -43,7 +50,10 @@ fn main() {
     let job = EnhanceJob { crop: &crop, frame_to_crop, keypoints: kps };
 
     println!("provider {provider:?}, threads {threads}, {runs} runs, median ms per face");
-    println!("{:<34} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}", "model", "batch", "total", "network", "overhead", "prepare", "finish");
+    println!(
+        "{:<34} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "model", "batch", "total", "network", "overhead", "prepare", "finish"
+    );
     for file in ["enhancer_ghostsr_identity.onnx", "enhancer_gfpgan_identity.onnx"] {
         let enhancer = Enhancer::open(&root.join("models/test").join(file), None, &opts).expect("open");
         let spec = enhancer.spec;
@@ -60,7 +70,12 @@ fn main() {
                 let y = enhancer.run(&input, batch).expect("run");
                 let t2 = Instant::now();
                 let plane = 3 * spec.out_size * spec.out_size;
-                let out: Vec<_> = jobs.iter().zip(&prepared).zip(y.chunks_exact(plane)).map(|((j, p), y)| spec.finish(j, p, y, 1.0)).collect();
+                let out: Vec<_> = jobs
+                    .iter()
+                    .zip(&prepared)
+                    .zip(y.chunks_exact(plane))
+                    .map(|((j, p), y)| spec.finish(j, p, y, 1.0))
+                    .collect();
                 let t3 = Instant::now();
                 assert_eq!(out.len(), batch);
                 if r >= 3 {

@@ -2,7 +2,6 @@
 //! 224 + resize to 256, or one warp for `frontal`), the generator input tensor and the output
 //! conversion, on a 1920x1080 frame. Usage: cargo run --release --example bench_swap
 
-
 use gstghost::models::align::{generator_crop, CropMode};
 use gstghost::models::swapper::{generator_input, generator_output};
 use gstghost::vision::{resize_rgb, Filter, PackedFrame, PixelLayout, RgbImage};

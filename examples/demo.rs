@@ -34,7 +34,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let (source, target) = (data.join("biden.jpg"), data.join("obama.jpg"));
     let (swap_props, description) = choose_models();
-    println!("source face: {}\ntarget:      {}\nmodels:      MTCNN detector (built in), Kalman tracker, {description}", source.display(), target.display());
+    println!(
+        "source face: {}\ntarget:      {}\nmodels:      MTCNN detector (built in), Kalman tracker, {description}",
+        source.display(),
+        target.display()
+    );
 
     // 1. The still image, straight from gst-launch-style elements.
     let image_out = out.join("swap_image.png");

@@ -77,7 +77,8 @@ pub fn generate() -> Result<String> {
         let ty = element.type_();
         out += &format!("### `{name}`\n\n{}\n\n", factory.metadata(gst::ELEMENT_METADATA_DESCRIPTION).unwrap_or(""));
         out += "| property | type | default | changeable | description |\n|---|---|---|---|---|\n";
-        let mut props: Vec<glib::ParamSpec> = element.list_properties().iter().filter(|p| p.owner_type() == ty).cloned().collect();
+        let mut props: Vec<glib::ParamSpec> =
+            element.list_properties().iter().filter(|p| p.owner_type() == ty).cloned().collect();
         props.sort_by(|a, b| a.name().cmp(b.name()));
         for p in props {
             let (t, d) = type_and_default(&p);
@@ -91,7 +92,14 @@ pub fn generate() -> Result<String> {
             } else {
                 "ready"
             };
-            out += &format!("| `{}` | {} | {} | {} | {} |\n", p.name(), cell(&t), cell(&d), when, cell(p.blurb().unwrap_or("")));
+            out += &format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                p.name(),
+                cell(&t),
+                cell(&d),
+                when,
+                cell(p.blurb().unwrap_or(""))
+            );
         }
         out += "\n";
     }

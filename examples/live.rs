@@ -76,7 +76,10 @@ fn source(a: &Args) -> String {
 fn sink(a: &Args) -> Result<String> {
     if let Some(dev) = &a.v4l2_out {
         common::require(&["v4l2sink"])?;
-        return Ok(format!("videoconvert ! video/x-raw,format=YUY2 ! v4l2sink name=out device={} sync=false", common::q(dev)));
+        return Ok(format!(
+            "videoconvert ! video/x-raw,format=YUY2 ! v4l2sink name=out device={} sync=false",
+            common::q(dev)
+        ));
     }
     if let Some(hp) = &a.udp {
         let (host, port) = hp.rsplit_once(':').context("--udp wants host:port")?;

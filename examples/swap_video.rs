@@ -43,7 +43,8 @@ pub struct Outcome {
 /// Finds out whether the input has audio and video streams (prerolls decodebin into fakesinks).
 pub fn probe_streams(input: &Path) -> Result<(bool, bool)> {
     let pipeline = gst::Pipeline::new();
-    let src = gst::ElementFactory::make("filesrc").property("location", input.to_str().context("path not UTF-8")?).build()?;
+    let src =
+        gst::ElementFactory::make("filesrc").property("location", input.to_str().context("path not UTF-8")?).build()?;
     let decode = gst::ElementFactory::make("decodebin").build()?;
     pipeline.add_many([&src, &decode])?;
     src.link(&decode)?;
@@ -100,12 +101,18 @@ fn encoders(ext: &str, kbps: u32) -> Result<(String, &'static str, Option<String
         }
         "mkv" => {
             common::require(&["matroskamux"])?;
-            let video = if common::has("x264enc") && common::has("h264parse") { h264 } else { common::require(&["vp8enc"])?; vp8 };
+            let video = if common::has("x264enc") && common::has("h264parse") {
+                h264
+            } else {
+                common::require(&["vp8enc"])?;
+                vp8
+            };
             (video, "matroskamux", opus_vorbis)
         }
         "mp4" | "mov" => {
             common::require(&["x264enc", "h264parse", "mp4mux"])?;
-            let audio = first_available(&["fdkaacenc", "avenc_aac", "voaacenc", "lamemp3enc", "opusenc"]).map(|e| e.to_string());
+            let audio = first_available(&["fdkaacenc", "avenc_aac", "voaacenc", "lamemp3enc", "opusenc"])
+                .map(|e| e.to_string());
             (h264, "mp4mux", audio)
         }
         other => bail!("unsupported output extension `.{other}`: use .webm, .mkv or .mp4"),
@@ -117,7 +124,11 @@ pub fn run(args: &Args) -> Result<Outcome> {
     anyhow::ensure!(args.swap.source.is_file(), "source photo {} not found", args.swap.source.display());
     anyhow::ensure!(args.input.is_file(), "input video {} not found", args.input.display());
     let out = args.out.clone().unwrap_or_else(|| {
-        if common::has("x264enc") && common::has("mp4mux") { "out/swapped.mp4".into() } else { "out/swapped.webm".into() }
+        if common::has("x264enc") && common::has("mp4mux") {
+            "out/swapped.mp4".into()
+        } else {
+            "out/swapped.webm".into()
+        }
     });
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -153,10 +164,13 @@ pub fn run(args: &Args) -> Result<Outcome> {
     let pipeline = common::parse(&desc)?;
     let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let f2 = frames.clone();
-    pipeline.by_name("counter").unwrap().static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-        f2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        gst::PadProbeReturn::Ok
-    });
+    pipeline.by_name("counter").unwrap().static_pad("src").unwrap().add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, _| {
+            f2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        },
+    );
     let swapped = common::count_swapped_faces(&pipeline, "blend");
     let started = std::time::Instant::now();
     common::play(&pipeline, None::<Duration>)?;

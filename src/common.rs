@@ -65,7 +65,9 @@ pub fn packed_frame<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) ->
     })
 }
 
-pub fn packed_frame_mut<'a>(frame: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>) -> Option<PackedFrameMut<'a>> {
+pub fn packed_frame_mut<'a>(
+    frame: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+) -> Option<PackedFrameMut<'a>> {
     let layout = layout_of(frame.format())?;
     let (width, height, stride) = (frame.width() as usize, frame.height() as usize, frame.plane_stride()[0] as usize);
     Some(PackedFrameMut { data: frame.plane_data_mut(0).ok()?, width, height, stride, layout })
@@ -146,10 +148,7 @@ impl ModelProps {
 pub fn post_faces_message(element: &gst::Element, segment: &gst::Segment, buffer: &gst::BufferRef, faces: &[Face]) {
     let pts = buffer.pts();
     let (running_time, stream_time) = match segment.downcast_ref::<gst::ClockTime>() {
-        Some(seg) => (
-            pts.and_then(|t| seg.to_running_time(t)),
-            pts.and_then(|t| seg.to_stream_time(t)),
-        ),
+        Some(seg) => (pts.and_then(|t| seg.to_running_time(t)), pts.and_then(|t| seg.to_stream_time(t))),
         None => (None, None),
     };
     let s = gst::Structure::builder("ghost-faces")

@@ -7,12 +7,12 @@
 use gst::glib;
 
 pub mod common;
+pub mod faceblend;
 pub mod facedetect;
 pub mod faceenhance;
 pub mod faceswap;
-pub mod facetrack;
-pub mod faceblend;
 pub mod faceswapbin;
+pub mod facetrack;
 pub mod meta;
 pub mod models;
 pub mod runtime;

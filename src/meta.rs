@@ -236,13 +236,13 @@ mod imp {
         *TYPE
     }
 
-    unsafe extern "C" fn init(meta: *mut gst::ffi::GstMeta, params: glib::ffi::gpointer, _buffer: *mut gst::ffi::GstBuffer) -> glib::ffi::gboolean {
+    unsafe extern "C" fn init(
+        meta: *mut gst::ffi::GstMeta,
+        params: glib::ffi::gpointer,
+        _buffer: *mut gst::ffi::GstBuffer,
+    ) -> glib::ffi::gboolean {
         let meta = &mut *(meta as *mut FacesMeta);
-        let faces = if params.is_null() {
-            FrameFaces::default()
-        } else {
-            ptr::read(params as *const Params).faces
-        };
+        let faces = if params.is_null() { FrameFaces::default() } else { ptr::read(params as *const Params).faces };
         ptr::write(&mut meta.faces, faces);
         true.into_glib()
     }

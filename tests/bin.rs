@@ -43,7 +43,13 @@ fn any_raw_format_in_gives_the_same_format_out() {
 /// Biden's face region moving across a 320x240 frame.
 fn clip(frames: usize) -> Vec<RgbImage> {
     let img = photo("biden.jpg");
-    let frame = PackedFrame { data: &img.data, width: img.width, height: img.height, stride: img.width * 3, layout: PixelLayout::Rgb };
+    let frame = PackedFrame {
+        data: &img.data,
+        width: img.width,
+        height: img.height,
+        stride: img.width * 3,
+        layout: PixelLayout::Rgb,
+    };
     let face = resize_rgb(&unpack_rgb(&frame, Rect::new(300, 40, 540, 600)), 162, 180, Filter::Area);
     (0..frames)
         .map(|i| {
@@ -177,5 +183,8 @@ fn an_enhancer_is_spliced_in_only_when_set() {
     let out = util::run_frames(&middle, &frames).unwrap();
     assert_eq!(out.len(), 3);
     let faces = FacesMeta::from_buffer(&out[2]).unwrap().faces;
-    assert!(faces.iter().any(|f| f.swap.as_ref().is_some_and(|s| s.crop.width == 512)), "crops went through the enhancer");
+    assert!(
+        faces.iter().any(|f| f.swap.as_ref().is_some_and(|s| s.crop.width == 512)),
+        "crops went through the enhancer"
+    );
 }

@@ -33,7 +33,9 @@ fn make_frame(w: usize, h: usize, stride: usize, layout: PixelLayout) -> Vec<u8>
             let (xf, yf) = (x as f64, y as f64);
             for c in 0..3 {
                 let ph = c as f64 * 1.7;
-                let v = 128.0 + 50.0 * (xf / 37.0 + ph).sin() * (yf / 53.0 - ph).cos() + 30.0 * ((xf + yf) / 61.0 + ph).sin();
+                let v = 128.0
+                    + 50.0 * (xf / 37.0 + ph).sin() * (yf / 53.0 - ph).cos()
+                    + 30.0 * ((xf + yf) / 61.0 + ph).sin();
                 d[y * stride + x * bpp + o[c]] = v.round() as u8;
             }
         }
@@ -79,7 +81,9 @@ fn mask_at(mask: &MaskF32, m: &Affine2, x: usize, y: usize) -> f32 {
             0.0
         }
     };
-    (1.0 - fu) * (1.0 - fv) * tap(iu, iv) + fu * (1.0 - fv) * tap(iu + 1.0, iv) + (1.0 - fu) * fv * tap(iu, iv + 1.0)
+    (1.0 - fu) * (1.0 - fv) * tap(iu, iv)
+        + fu * (1.0 - fv) * tap(iu + 1.0, iv)
+        + (1.0 - fu) * fv * tap(iu, iv + 1.0)
         + fu * fv * tap(iu + 1.0, iv + 1.0)
 }
 
@@ -93,8 +97,8 @@ fn identity_round_trip_box_mask_rotations_scales_edges_formats() {
         (0.0, 0.5, (200.0, 150.0)),
         (20.0, 3.0, (320.0, 240.0)),
         (-35.0, 2.0, (330.0, 260.0)),
-        (10.0, 1.0, (30.0, 20.0)),   // top-left edge, partly outside
-        (0.0, 1.5, (630.0, 470.0)),  // bottom-right corner, mostly outside
+        (10.0, 1.0, (30.0, 20.0)),  // top-left edge, partly outside
+        (0.0, 1.5, (630.0, 470.0)), // bottom-right corner, mostly outside
     ];
     let (w, h) = (641, 479);
     for (layout, pad) in layouts {
@@ -118,18 +122,27 @@ fn identity_round_trip_box_mask_rotations_scales_edges_formats() {
                     let _ = x;
                 }
             }
-            eprintln!("{layout:?} rot {deg} scale {s} at {c:?}: max diff {worst}, {over1} of {changed} changed bytes > 1");
+            eprintln!(
+                "{layout:?} rot {deg} scale {s} at {c:?}: max diff {worst}, {over1} of {changed} changed bytes > 1"
+            );
             // A face 3x larger than the crop is a 3x downsample: two u8 roundings (crop, frame) can add up to
             // just over 1 level on a handful of pixels (measured: 25 of 149k bytes). Everything else: ≤ 1.
             let ok = worst <= 1 || (s > 2.0 && worst <= 2 && over1 * 2000 <= changed);
-            assert!(ok, "{layout:?} rot {deg} scale {s} at {c:?}: max diff {worst} ({over1} of {changed} changed bytes > 1)");
+            assert!(
+                ok,
+                "{layout:?} rot {deg} scale {s} at {c:?}: max diff {worst} ({over1} of {changed} changed bytes > 1)"
+            );
         }
     }
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
     let mse = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>() / a.len() as f64;
-    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
 }
 
 #[test]
@@ -153,7 +166,8 @@ fn coloured_swap_changes_only_the_mask_support() {
     let orig = make_frame(w, h, w * 4, PixelLayout::Bgra);
     let mut solid = RgbImage::new(CROP, CROP);
     solid.data.chunks_exact_mut(3).for_each(|p| p.copy_from_slice(&[220, 40, 90]));
-    let face = face_at(&PackedFrame::new(&orig, w, h, w * 4, PixelLayout::Bgra), 15.0, 1.2, (260.0, 190.0), Some(solid));
+    let face =
+        face_at(&PackedFrame::new(&orig, w, h, w * 4, PixelLayout::Bgra), 15.0, 1.2, (260.0, 190.0), Some(solid));
     let m = face.swap.as_ref().unwrap().frame_to_crop;
     let mask = facemask::to_crop_size(facemask::template_mask(&MaskParams::DEFAULT, 1.0, None), CROP);
     let mut buf = orig.clone();
@@ -279,14 +293,15 @@ fn reinhard_matches_the_target_statistics_inside_the_mask() {
         p[1] = (0.8 * g + 10.0) as u8;
         p[2] = (0.6 * b + 30.0) as u8;
     }
-    let face = Face {
-        swap: Some(SwapResult { crop: Arc::new(swapped.clone()), frame_to_crop: m }),
-        ..Default::default()
-    };
+    let face =
+        Face { swap: Some(SwapResult { crop: Arc::new(swapped.clone()), frame_to_crop: m }), ..Default::default() };
     let mut buf = orig.clone();
     let cfg = BlendConfig { color: ColorCorrect::Reinhard, ..hard_box() };
-    Blender::default().process(&mut PackedFrameMut::new(&mut buf, w, h, w * 3, PixelLayout::Rgb), &[face], &cfg).unwrap();
-    let out = warp_affine_packed(&PackedFrame::new(&buf, w, h, w * 3, PixelLayout::Rgb), &m, CROP, CROP, Border::Replicate);
+    Blender::default()
+        .process(&mut PackedFrameMut::new(&mut buf, w, h, w * 3, PixelLayout::Rgb), &[face], &cfg)
+        .unwrap();
+    let out =
+        warp_affine_packed(&PackedFrame::new(&buf, w, h, w * 3, PixelLayout::Rgb), &m, CROP, CROP, Border::Replicate);
     let (mt, st) = lab_stats(&target);
     let (ms, ss) = lab_stats(&swapped);
     let (mo, so) = lab_stats(&out);
@@ -294,7 +309,13 @@ fn reinhard_matches_the_target_statistics_inside_the_mask() {
         // 1 % of the channel's range (L 0..100, a/b about -128..127) for means; 1 % relative for std.
         let range = if c == 0 { 100.0 } else { 255.0 };
         assert!((mo[c] - mt[c]).abs() <= 0.01 * range, "mean[{c}] {} vs target {} (swap {})", mo[c], mt[c], ms[c]);
-        assert!((so[c] - st[c]).abs() <= 0.01 * st[c] + 0.05, "std[{c}] {} vs target {} (swap {})", so[c], st[c], ss[c]);
+        assert!(
+            (so[c] - st[c]).abs() <= 0.01 * st[c] + 0.05,
+            "std[{c}] {} vs target {} (swap {})",
+            so[c],
+            st[c],
+            ss[c]
+        );
     }
     // The swap really was different.
     assert!((ms[1] - mt[1]).abs() > 5.0 || (ms[0] - mt[0]).abs() > 5.0);
@@ -309,10 +330,19 @@ fn faces_without_swap_and_degenerate_affines_are_untouched() {
     let faces = vec![
         Face { bbox: [10.0, 10.0, 50.0, 50.0], ..Default::default() },
         Face { swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2([0.0; 6]) }), ..Default::default() },
-        Face { swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2::scale(1e7, 1e7) }), ..Default::default() },
-        Face { swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2([f64::NAN; 6]) }), ..Default::default() },
+        Face {
+            swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2::scale(1e7, 1e7) }),
+            ..Default::default()
+        },
+        Face {
+            swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2([f64::NAN; 6]) }),
+            ..Default::default()
+        },
         // Entirely outside the frame.
-        Face { swap: Some(SwapResult { crop, frame_to_crop: Affine2::translate(5000.0, 5000.0) }), ..Default::default() },
+        Face {
+            swap: Some(SwapResult { crop, frame_to_crop: Affine2::translate(5000.0, 5000.0) }),
+            ..Default::default()
+        },
     ];
     let r = Blender::default()
         .process(&mut PackedFrameMut::new(&mut buf, w, h, w * 3, PixelLayout::Rgb), &faces, &BlendConfig::default())
@@ -328,7 +358,13 @@ fn init() {
     util::init();
 }
 
-fn run_pipeline(props: &str, format: &str, w: usize, h: usize, frames: Vec<gst::Buffer>) -> Result<Vec<gst::Buffer>, String> {
+fn run_pipeline(
+    props: &str,
+    format: &str,
+    w: usize,
+    h: usize,
+    frames: Vec<gst::Buffer>,
+) -> Result<Vec<gst::Buffer>, String> {
     init();
     let desc = format!(
         "appsrc name=src caps=video/x-raw,format={format},width={w},height={h},framerate=25/1 format=time ! ghostfaceblend name=blend {props} ! appsink name=sink sync=false"
@@ -430,7 +466,10 @@ fn element_passes_frames_without_work_and_survives_bad_faces() {
         bad.get_mut().unwrap(),
         FrameFaces {
             faces: vec![
-                Face { swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2([0.0; 6]) }), ..Default::default() },
+                Face {
+                    swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2([0.0; 6]) }),
+                    ..Default::default()
+                },
                 Face { swap: Some(SwapResult { crop, frame_to_crop: Affine2::scale(1e9, 1e9) }), ..Default::default() },
             ],
             detection_ran: true,
@@ -474,8 +513,7 @@ fn element_settings_errors_and_models() {
 // ---------- PNGs for eyeballing ----------
 
 fn ref_keypoints(file: &str) -> [[f64; 2]; 5] {
-    let j: serde_json::Value =
-        serde_json::from_str(include_str!("data/mtcnn_reference.json")).unwrap();
+    let j: serde_json::Value = serde_json::from_str(include_str!("data/mtcnn_reference.json")).unwrap();
     let k = &j["files"][file]["faces"][0]["keypoints"];
     std::array::from_fn(|i| [k[i][0].as_f64().unwrap(), k[i][1].as_f64().unwrap()])
 }
@@ -524,7 +562,9 @@ fn photos_before_after_pngs() {
     .enumerate()
     {
         let mut out = obama.clone();
-        let r = Blender::default().process(&mut PackedFrameMut::from_rgb(&mut out), std::slice::from_ref(&face), &cfg).unwrap();
+        let r = Blender::default()
+            .process(&mut PackedFrameMut::from_rgb(&mut out), std::slice::from_ref(&face), &cfg)
+            .unwrap();
         assert!(r.blended == 1 || cfg.debug);
         save(&out, name);
         tile(&out, k + 1);

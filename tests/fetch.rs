@@ -70,7 +70,10 @@ fn handle(mut stream: TcpStream, files: &[(&str, Vec<u8>)], ranges: &Mutex<Vec<S
             body.len()
         )
     } else {
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n", part.len())
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
+            part.len()
+        )
     };
     let _ = stream.write_all(head.as_bytes());
     let cut_now = cut.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1)).is_ok();

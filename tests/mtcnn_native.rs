@@ -42,7 +42,9 @@ fn native_pnet_matches_onnxruntime_cell_by_cell() {
         let (w, h) = (img.width, img.height);
         // Pyramid-like sizes, odd sizes (the last pool window one pixel wide), a band split with
         // few rows per band, and the smallest level.
-        for (ws, hs) in [(w * 3 / 5, h * 3 / 5), (w / 4 + 1, h / 4), (w / 4, h / 4 + 1), (97, 131), (40, 13), (12, 12), (13, 12)] {
+        for (ws, hs) in
+            [(w * 3 / 5, h * 3 / 5), (w / 4 + 1, h / 4), (w / 4, h / 4 + 1), (97, 131), (40, 13), (12, 12), (13, 12)]
+        {
             m.set_native(true);
             let native: CellMaps = m.pnet_cells(&frame, ws, hs).unwrap().clone();
             m.set_native(false);
@@ -67,7 +69,13 @@ fn native_rnet_and_onet_match_onnxruntime_crop_by_crop() {
     // Crops of the photo (nearest-neighbour samples of square boxes around the face, which MTCNN
     // finds at x 373-610, y 83-423, and off it), normalised.
     let boxes: Vec<(usize, usize, usize)> = (0..37)
-        .map(|k| if k % 2 == 0 { (310 + k * 3 % 30, 75 + k * 5 % 30, 320 + k * 7 % 50) } else { (40 + k * 9 % 200, 60 + k * 13 % 220, 150 + k * 7 % 180) })
+        .map(|k| {
+            if k % 2 == 0 {
+                (310 + k * 3 % 30, 75 + k * 5 % 30, 320 + k * 7 % 50)
+            } else {
+                (40 + k * 9 % 200, 60 + k * 13 % 220, 150 + k * 7 % 180)
+            }
+        })
         .collect();
     let mut faces = 0;
     for size in [24, 48] {
@@ -75,7 +83,8 @@ fn native_rnet_and_onet_match_onnxruntime_crop_by_crop() {
         for &(x0, y0, side) in &boxes {
             for y in 0..size {
                 for x in 0..size {
-                    let (sx, sy) = ((x0 + x * side / size).min(img.width - 1), (y0 + y * side / size).min(img.height - 1));
+                    let (sx, sy) =
+                        ((x0 + x * side / size).min(img.width - 1), (y0 + y * side / size).min(img.height - 1));
                     let p = &img.data[(sy * img.width + sx) * 3..][..3];
                     crops.extend(p.iter().map(|&v| (v as f32 - 127.5) / 128.0));
                 }
@@ -117,7 +126,13 @@ fn native_and_onnxruntime_pnet_find_the_same_faces() {
         assert_eq!(native.len(), ort.len(), "{name}");
         for (a, b) in native.iter().zip(&ort) {
             let d = a.bbox.iter().zip(&b.bbox).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-            let k = a.keypoints.iter().flatten().zip(b.keypoints.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            let k = a
+                .keypoints
+                .iter()
+                .flatten()
+                .zip(b.keypoints.iter().flatten())
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
             assert!(d < 0.01 && k < 0.01 && (a.score - b.score).abs() < 1e-4, "{name}: {a:?} vs {b:?}");
         }
     }
@@ -138,7 +153,11 @@ fn one_thread_and_several_give_the_same_faces() {
         let faces: Vec<_> = dets.iter_mut().map(|d| d.detect(&frame, &params).unwrap()).collect();
         assert!(!faces[0].is_empty(), "{name}");
         for other in &faces[1..] {
-            assert_eq!(format!("{:?}", faces[0]), format!("{other:?}"), "{name}: bands and batch splits change nothing");
+            assert_eq!(
+                format!("{:?}", faces[0]),
+                format!("{other:?}"),
+                "{name}: bands and batch splits change nothing"
+            );
         }
     }
 }

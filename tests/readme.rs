@@ -50,7 +50,9 @@ fn marked_blocks(text: &str) -> Vec<String> {
 }
 
 fn plugin_dir() -> PathBuf {
-    let target = option_env!("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let target = option_env!("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
     target.join("debug")
 }
 

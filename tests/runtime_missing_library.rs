@@ -10,7 +10,8 @@ fn check_error_mentions(path: &str) {
     assert!(err.contains("GHOST_ORT_LIBRARY"), "the message says what to do: {err}");
     // Later calls get the same error, still without panicking.
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/test/swapper_identity.onnx");
-    let err = load_session(&model, &SessionOptions { provider: ExecutionProvider::Cpu, ..Default::default() }).unwrap_err();
+    let err =
+        load_session(&model, &SessionOptions { provider: ExecutionProvider::Cpu, ..Default::default() }).unwrap_err();
     assert!(err.to_string().contains(path), "{err}");
 }
 

@@ -37,7 +37,13 @@ fn assert_matches_fixture(ours: &[f32], name: &str) {
 #[test]
 fn model_inputs_match_the_python_reference() {
     let img = photo("32bit.png");
-    let frame = PackedFrame { data: &img.data, width: img.width, height: img.height, stride: img.width * 3, layout: PixelLayout::Rgb };
+    let frame = PackedFrame {
+        data: &img.data,
+        width: img.width,
+        height: img.height,
+        stride: img.width * 3,
+        layout: PixelLayout::Rgb,
+    };
     let kps = reference_keypoints();
 
     let (crop, _) = generator_crop(&frame, &kps, CropMode::Ghost);
@@ -76,7 +82,13 @@ fn identity_generator_returns_the_aligned_target_crop() {
     let out = run_frames(&middle, std::slice::from_ref(&img)).unwrap();
     let faces = FacesMeta::from_buffer(&out[0]).unwrap().faces;
     let main = faces.iter().position(|f| f.score > 0.99).unwrap();
-    let frame = PackedFrame { data: &img.data, width: img.width, height: img.height, stride: img.width * 3, layout: PixelLayout::Rgb };
+    let frame = PackedFrame {
+        data: &img.data,
+        width: img.width,
+        height: img.height,
+        stride: img.width * 3,
+        layout: PixelLayout::Rgb,
+    };
     let (expected, affine) = generator_crop(&frame, &faces[main].keypoints, CropMode::Ghost);
     let got = crops[0][main].as_ref().expect("the main face was swapped");
     assert_eq!(got, &expected);
@@ -125,8 +137,16 @@ fn paste_baseline_puts_the_source_face_in_the_target_crop() {
     util::save_png(&crop, "swap_paste_crop.png");
     // The crop is Biden's aligned face, not Obama's: compare with both aligned crops.
     let aligned = |img: &RgbImage| {
-        let frame = PackedFrame { data: &img.data, width: img.width, height: img.height, stride: img.width * 3, layout: PixelLayout::Rgb };
-        let mut det = gstghost::models::Detector::open(&gstghost::models::resolve_model("mtcnn").unwrap(), &Default::default()).unwrap();
+        let frame = PackedFrame {
+            data: &img.data,
+            width: img.width,
+            height: img.height,
+            stride: img.width * 3,
+            layout: PixelLayout::Rgb,
+        };
+        let mut det =
+            gstghost::models::Detector::open(&gstghost::models::resolve_model("mtcnn").unwrap(), &Default::default())
+                .unwrap();
         let f = det.detect(&frame, &Default::default()).unwrap().remove(0);
         generator_crop(&frame, &f.keypoints, CropMode::Ghost).0
     };
@@ -243,7 +263,13 @@ fn changing_the_source_while_playing_does_not_stall_the_stream() {
     // Small frames (cheap per frame) against a slow recomputation (several large photos): frames
     // must keep coming with the old identity until the new one is ready.
     let big = photo("biden.jpg");
-    let frame = PackedFrame { data: &big.data, width: big.width, height: big.height, stride: big.width * 3, layout: PixelLayout::Rgb };
+    let frame = PackedFrame {
+        data: &big.data,
+        width: big.width,
+        height: big.height,
+        stride: big.width * 3,
+        layout: PixelLayout::Rgb,
+    };
     let img = gstghost::vision::resize_rgb(
         &gstghost::vision::unpack_rgb(&frame, gstghost::vision::Rect::new(300, 40, 540, 600)),
         216,
@@ -299,5 +325,3 @@ fn changing_the_source_while_playing_does_not_stall_the_stream() {
     assert!(during >= 5, "only {during} frames were delivered during the recomputation ({took:?})");
     assert!(slowest < took / 2, "a frame took {slowest:?} of the {took:?} recomputation");
 }
-
-

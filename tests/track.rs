@@ -178,6 +178,7 @@ fn a_timestamp_discontinuity_starts_new_tracks() {
     let mut cut = frame(3, Some(vec![face_at(10.0)]));
     cut.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
     h.src.push_buffer(cut).unwrap();
-    let ids: Vec<u64> = (0..4).map(|_| FacesMeta::from_buffer(&pull(&h, 5000).unwrap()).unwrap().faces[0].track_id).collect();
+    let ids: Vec<u64> =
+        (0..4).map(|_| FacesMeta::from_buffer(&pull(&h, 5000).unwrap()).unwrap().faces[0].track_id).collect();
     assert_eq!(ids, vec![1, 1, 1, 2], "ids are never reused, the old track is dropped");
 }

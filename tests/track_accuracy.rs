@@ -67,7 +67,12 @@ fn kalman_tracker_beats_raw_detections_on_a_synthetic_path() {
                     let c = run(p.clone(), seed);
                     let s = run(TrackerParams { lookahead: 4, ..p }, seed);
                     let raw = keypoint_rms(&c.raw, &truths, 0);
-                    line += &format!(" [{:.2} lag {} / {:.2}]", error_on_detected_frames(&c, &truths) / raw, best_lag(&c.tracked, &truths, 5), error_on_detected_frames(&s, &truths) / raw);
+                    line += &format!(
+                        " [{:.2} lag {} / {:.2}]",
+                        error_on_detected_frames(&c, &truths) / raw,
+                        best_lag(&c.tracked, &truths, 5),
+                        error_on_detected_frames(&s, &truths) / raw
+                    );
                 }
                 println!("{line}");
             }
@@ -79,7 +84,8 @@ fn kalman_tracker_beats_raw_detections_on_a_synthetic_path() {
         let causal_err = error_on_detected_frames(&causal, &truths);
         let causal_lag = best_lag(&causal.tracked, &truths, 5);
         let gap_err = {
-            let gap: Vec<Option<Kps>> = (0..FRAMES).map(|i| if (150..158).contains(&i) { causal.tracked[i] } else { None }).collect();
+            let gap: Vec<Option<Kps>> =
+                (0..FRAMES).map(|i| if (150..158).contains(&i) { causal.tracked[i] } else { None }).collect();
             keypoint_rms(&gap, &truths, 0)
         };
 
@@ -108,7 +114,10 @@ fn kalman_tracker_beats_raw_detections_on_a_synthetic_path() {
         for r in [&causal, &smooth, &ghost] {
             assert_eq!(r.ids, BTreeSet::from([1]), "one id for the whole clip");
             let first = r.raw.iter().position(Option::is_some).unwrap();
-            assert!(r.tracked[first..].iter().all(Option::is_some), "a face on every frame from the first detection on");
+            assert!(
+                r.tracked[first..].iter().all(Option::is_some),
+                "a face on every frame from the first detection on"
+            );
             assert!((150..158).all(|i| r.predicted[i]), "dropout filled with predictions");
         }
     }
@@ -166,11 +175,18 @@ fn bias_and_jitter(estimates: &[Option<Kps>], mask: &[Option<Kps>], truths: &[Tr
         .iter()
         .zip(mask)
         .zip(truths)
-        .filter_map(|((e, m), t)| m.and(*e).map(|e| std::array::from_fn(|k| std::array::from_fn(|c| (e[k][c] - t.keypoints[k][c]) as f64))))
+        .filter_map(|((e, m), t)| {
+            m.and(*e).map(|e| std::array::from_fn(|k| std::array::from_fn(|c| (e[k][c] - t.keypoints[k][c]) as f64)))
+        })
         .collect();
     let n = diffs.len().max(1) as f64;
-    let bias: [[f64; 2]; 5] = std::array::from_fn(|k| std::array::from_fn(|c| diffs.iter().map(|d| d[k][c]).sum::<f64>() / n));
-    let sq: f64 = diffs.iter().flat_map(|d| (0..5).flat_map(move |k| (0..2).map(move |c| (k, c, d[k][c])))).map(|(k, c, v)| (v - bias[k][c]).powi(2)).sum();
+    let bias: [[f64; 2]; 5] =
+        std::array::from_fn(|k| std::array::from_fn(|c| diffs.iter().map(|d| d[k][c]).sum::<f64>() / n));
+    let sq: f64 = diffs
+        .iter()
+        .flat_map(|d| (0..5).flat_map(move |k| (0..2).map(move |c| (k, c, d[k][c]))))
+        .map(|(k, c, v)| (v - bias[k][c]).powi(2))
+        .sum();
     (bias, (sq / (n * 5.0)).sqrt())
 }
 
@@ -182,7 +198,9 @@ fn shake(estimates: &[Option<Kps>], mask: &[Option<Kps>], truths: &[Truth]) -> f
         .iter()
         .zip(mask)
         .zip(truths)
-        .map(|((e, m), t)| m.and(*e).map(|e| std::array::from_fn(|k| std::array::from_fn(|c| e[k][c] - t.keypoints[k][c]))))
+        .map(|((e, m), t)| {
+            m.and(*e).map(|e| std::array::from_fn(|k| std::array::from_fn(|c| e[k][c] - t.keypoints[k][c])))
+        })
         .collect();
     let (mut sum, mut n) = (0.0, 0usize);
     for w in d.windows(3) {
@@ -219,7 +237,8 @@ fn kalman_tracker_on_the_real_detector_over_the_rendered_clip() {
     let photo = common::synthetic::photo();
     let truths: Vec<Truth> = (0..N).map(|i| truth(i).scaled(SCALE)).collect();
     let loc = resolve_model("mtcnn").expect("mtcnn models (run ./ghost.sh setup)");
-    let mut detector = Detector::open(&loc, &SessionOptions { provider: ExecutionProvider::Cpu, ..Default::default() }).expect("open mtcnn");
+    let mut detector = Detector::open(&loc, &SessionOptions { provider: ExecutionProvider::Cpu, ..Default::default() })
+        .expect("open mtcnn");
     let params = DetectorParams { min_face_size: 40, ..Default::default() };
     let started = std::time::Instant::now();
     let detections: Vec<Vec<Detection>> = (0..N)
@@ -259,7 +278,8 @@ fn kalman_tracker_on_the_real_detector_over_the_rendered_clip() {
     let (raw_bias, raw_jit) = bias_and_jitter(&raw, &raw, &truths);
     let (causal_bias, causal_jit) = bias_and_jitter(&causal.tracked, &raw, &truths);
     let (smooth_bias, smooth_jit) = bias_and_jitter(&smooth.tracked, &raw, &truths);
-    let (raw_shake, causal_shake, smooth_shake) = (shake(&raw, &raw, &truths), shake(&causal.tracked, &raw, &truths), shake(&smooth.tracked, &raw, &truths));
+    let (raw_shake, causal_shake, smooth_shake) =
+        (shake(&raw, &raw, &truths), shake(&causal.tracked, &raw, &truths), shake(&smooth.tracked, &raw, &truths));
     let causal_lag = best_lag(&causal.tracked, &truths, 5);
     let smooth_lag = best_lag(&smooth.tracked, &truths, 5);
     println!(

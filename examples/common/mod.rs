@@ -83,7 +83,9 @@ pub fn choose_model(requested: Option<&str>) -> String {
     match gstghost::models::resolve_model("ghost_2_256") {
         Ok(_) => "ghost_2_256".into(),
         Err(_) => {
-            eprintln!("note: ghost_2_256 is not installed; using the model-free `paste` baseline (pass --model to choose)");
+            eprintln!(
+                "note: ghost_2_256 is not installed; using the model-free `paste` baseline (pass --model to choose)"
+            );
             "paste".into()
         }
     }
@@ -111,7 +113,8 @@ pub fn swap_chain(o: &SwapOpts, model: &str) -> String {
     let ep = o.execution_provider.as_deref();
     let dev = o.device_id;
     if USE_SWAPBIN {
-        let mut s = format!("ghostfaceswapbin name=swapbin source={} model={}", q(o.source.display().to_string()), q(model));
+        let mut s =
+            format!("ghostfaceswapbin name=swapbin source={} model={}", q(o.source.display().to_string()), q(model));
         for (n, v) in [
             ("detector", &o.detector),
             ("recognizer", &o.recognizer),

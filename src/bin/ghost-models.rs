@@ -119,7 +119,10 @@ fn main() -> ExitCode {
                 }
             }
             if wanted.is_empty() {
-                eprintln!("error: name models to fetch, or use --all-for CHAIN (chains: {})", manifest.chains().join(", "));
+                eprintln!(
+                    "error: name models to fetch, or use --all-for CHAIN (chains: {})",
+                    manifest.chains().join(", ")
+                );
                 return ExitCode::FAILURE;
             }
             let mut failed = 0;
@@ -133,20 +136,28 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+            if failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
     }
 }
 
 fn list(manifest: &Manifest, dirs: &[PathBuf]) -> ExitCode {
-    println!("{:<26} {:<11} {:<18} {:<44} {:<10} {:<17} {}", "NAME", "ROLE", "FAMILY", "FILE", "SIZE", "CHECKSUM", "INSTALLED");
+    println!(
+        "{:<26} {:<11} {:<18} {:<44} {:<10} {:<17} {}",
+        "NAME", "ROLE", "FAMILY", "FILE", "SIZE", "CHECKSUM", "INSTALLED"
+    );
     for e in &manifest.models {
         let file = match (&e.source, &e.member) {
             (Some(s), Some(_)) => format!("{} ({s})", e.file),
             (Some(s), None) => format!("{} ({s})", e.file),
             _ => e.file.clone(),
         };
-        let size = e.size.map(manifest::human_size).unwrap_or_else(|| if e.builtin { "-".into() } else { "unknown".into() });
+        let size =
+            e.size.map(manifest::human_size).unwrap_or_else(|| if e.builtin { "-".into() } else { "unknown".into() });
         let sum = match e.checksum() {
             Some(c) => c.to_string(),
             None if !e.members.is_empty() => "sha256 (files)".into(),
@@ -178,13 +189,21 @@ fn verify(manifest: &Manifest, dirs: &[PathBuf]) -> ExitCode {
             }
             Ok(InstallState::Unverified(p)) => {
                 present += 1;
-                let why = if !e.installed_is_download() { "exported or unpacked, no published checksum" } else { "no published checksum" };
+                let why = if !e.installed_is_download() {
+                    "exported or unpacked, no published checksum"
+                } else {
+                    "no published checksum"
+                };
                 println!("unverified  {:<26} {} ({why})", e.name, p.display());
             }
             Ok(InstallState::Corrupt { path, expected, found }) => {
                 present += 1;
                 bad += 1;
-                println!("MISMATCH    {:<26} {} (expected {expected}, found {found}); delete it and fetch again", e.name, path.display());
+                println!(
+                    "MISMATCH    {:<26} {} (expected {expected}, found {found}); delete it and fetch again",
+                    e.name,
+                    path.display()
+                );
             }
             Err(err) => {
                 bad += 1;
@@ -193,5 +212,9 @@ fn verify(manifest: &Manifest, dirs: &[PathBuf]) -> ExitCode {
         }
     }
     println!("{present} installed, {bad} bad");
-    if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if bad > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

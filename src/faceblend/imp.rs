@@ -13,8 +13,9 @@ use crate::models::landmark106::Landmarker;
 use crate::models::parser::FaceParser;
 use crate::models::resolve_model;
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("ghostfaceblend", gst::DebugColorFlags::empty(), Some("GHOST face blender")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("ghostfaceblend", gst::DebugColorFlags::empty(), Some("GHOST face blender"))
+});
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -283,12 +284,10 @@ impl BaseTransformImpl for FaceBlend {
         let mut state_guard = self.state.lock().unwrap();
         let state = state_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        let cfg = settings
-            .config(state.blender.landmarker.is_some(), state.blender.parser.is_some())
-            .map_err(|e| {
-                gst::element_imp_error!(self, gst::LibraryError::Settings, ["{}", e]);
-                gst::FlowError::Error
-            })?;
+        let cfg = settings.config(state.blender.landmarker.is_some(), state.blender.parser.is_some()).map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Settings, ["{}", e]);
+            gst::FlowError::Error
+        })?;
         let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).map_err(|_| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["could not map the video frame writable"]);
             gst::FlowError::Error

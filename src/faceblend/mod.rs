@@ -16,8 +16,7 @@ use crate::runtime::RuntimeError;
 use crate::vision::facemask::{self, MaskParams, GHOST_SIZE};
 use crate::vision::warp::frame_box;
 use crate::vision::{
-    reinhard_transfer, warp_affine_packed, Affine2, Border, GrayImage, MaskF32, PackedFrame,
-    PackedFrameMut, RgbImage,
+    reinhard_transfer, warp_affine_packed, Affine2, Border, GrayImage, MaskF32, PackedFrame, PackedFrameMut, RgbImage,
 };
 
 mod imp;
@@ -36,9 +35,15 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
 #[enum_type(name = "GstGhostBlendMask")]
 pub enum MaskMode {
     #[default]
-    #[enum_value(name = "Auto: landmarks when a landmarker is set, else template (cut by the parser when one is set)", nick = "auto")]
+    #[enum_value(
+        name = "Auto: landmarks when a landmarker is set, else template (cut by the parser when one is set)",
+        nick = "auto"
+    )]
     Auto = 0,
-    #[enum_value(name = "Template: a fixed face-shaped region of the aligned crop, GHOST's default erode/blur", nick = "template")]
+    #[enum_value(
+        name = "Template: a fixed face-shaped region of the aligned crop, GHOST's default erode/blur",
+        nick = "template"
+    )]
     Template = 1,
     #[enum_value(name = "Landmarks: GHOST's adaptive mask from the 106-point landmarker", nick = "landmarks")]
     Landmarks = 2,
@@ -195,7 +200,12 @@ impl Blender {
     }
 
     /// Blends every face with a swap result into the frame, one after another (or draws the debug overlay).
-    pub fn process(&mut self, frame: &mut PackedFrameMut, faces: &[Face], cfg: &BlendConfig) -> Result<FrameReport, RuntimeError> {
+    pub fn process(
+        &mut self,
+        frame: &mut PackedFrameMut,
+        faces: &[Face],
+        cfg: &BlendConfig,
+    ) -> Result<FrameReport, RuntimeError> {
         let mut report = FrameReport::default();
         // GHOST resets a target's parameters on a frame without it.
         let present: HashSet<u64> =
@@ -258,11 +268,13 @@ impl Blender {
             }
             _ => None,
         };
-        let shape = if cfg.shape == Shape::Landmarks && self.landmarker.is_none() { Shape::Template } else { cfg.shape };
+        let shape =
+            if cfg.shape == Shape::Landmarks && self.landmarker.is_none() { Shape::Template } else { cfg.shape };
         match shape {
             Shape::Template | Shape::Box => {
                 let p = cfg.apply_overrides(MaskParams::DEFAULT);
-                let key: CacheKey = (shape, size, p.erode, p.sigma_x.to_bits(), p.sigma_y.to_bits(), cfg.mask_scale.to_bits());
+                let key: CacheKey =
+                    (shape, size, p.erode, p.sigma_x.to_bits(), p.sigma_y.to_bits(), cfg.mask_scale.to_bits());
                 if keep.is_none() {
                     if let Some(m) = self.cache.get(&key) {
                         return Ok((m.clone(), None));
@@ -335,7 +347,13 @@ fn target_landmarks_from_meta(face: &Face, swap: &SwapResult) -> Option<Vec<[f32
 /// only over the mask's support: crop and mask are cut to the support's bounding box and padded by one pixel
 /// (replicate / zero), so the inner loop has no bounds checks or clamping, and each frame row only visits the
 /// x-range whose crop coordinates fall inside. Returns `false` when nothing could be touched.
-pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &MaskF32, frame_to_crop: &Affine2, opacity: f32) -> bool {
+pub fn composite_support(
+    frame: &mut PackedFrameMut,
+    crop: &RgbImage,
+    mask: &MaskF32,
+    frame_to_crop: &Affine2,
+    opacity: f32,
+) -> bool {
     assert!(mask.width == crop.width && mask.height == crop.height, "composite_support: mask/crop size mismatch");
     if opacity <= 0.0 || frame.width == 0 || frame.height == 0 {
         return false;
@@ -370,7 +388,9 @@ pub fn composite_support(frame: &mut PackedFrameMut, crop: &RgbImage, mask: &Mas
     }
     // Frame bounding box of the sub-rectangle's sample domain (u in (bx0-1, bx1+1), v likewise).
     let (u0, v0, u1, v1) = (bx0 as f64 - 1.0, by0 as f64 - 1.0, bx1 as f64 + 1.0, by1 as f64 + 1.0);
-    let Some((fx0, fy0, fx1, fy1)) = frame_box(&inv, (u0, v0, u1, v1), (frame.width, frame.height)) else { return false };
+    let Some((fx0, fy0, fx1, fy1)) = frame_box(&inv, (u0, v0, u1, v1), (frame.width, frame.height)) else {
+        return false;
+    };
     let (rx0, rx1) = (fx0 as i64, fx1 as i64);
     let bpp = frame.layout.bytes_per_pixel();
     let m = &frame_to_crop.0;
@@ -495,7 +515,12 @@ impl Span<'_> {
             // same formula for u and v, and floor_i64 is exact. So flu in [bx0 - 1, bx1], iu in [0, sw] and
             // iu + 1 <= sw + 1 = pw - 1; likewise iv + 1 <= ph - 1. All four taps, up to (iv + 1) * pw + iu + 1 < pw * ph, are in `pc`.
             let (t0, t1, b0, b1) = unsafe {
-                (pc.get_unchecked(i00), pc.get_unchecked(i00 + 1), pc.get_unchecked(i00 + pw), pc.get_unchecked(i00 + pw + 1))
+                (
+                    pc.get_unchecked(i00),
+                    pc.get_unchecked(i00 + 1),
+                    pc.get_unchecked(i00 + pw),
+                    pc.get_unchecked(i00 + pw + 1),
+                )
             };
             // Outside the mask's support no mask tap is > 0, so neither is their bilinear mix (the weights are
             // >= 0): composite_packed leaves such a pixel alone (a <= 0); skip it before any weight is computed.
@@ -727,7 +752,11 @@ mod tests {
                 mask.data[y * 64 + x] = (1.0 - (d - 15.0) / 10.0).clamp(0.0, 1.0);
             }
         }
-        let full = { let mut m = MaskF32::new(64, 64); m.data.fill(1.0); m };
+        let full = {
+            let mut m = MaskF32::new(64, 64);
+            m.data.fill(1.0);
+            m
+        };
         for (k, m) in [
             Affine2([0.8, 0.3, -40.0, -0.3, 0.8, -20.0]),
             Affine2([0.3, -0.1, 5.0, 0.1, 0.3, 2.0]),
@@ -740,8 +769,20 @@ mod tests {
         {
             for (mk, mm) in [&mask, &full].into_iter().enumerate() {
                 let (mut a, mut b) = (base.clone(), base.clone());
-                let ra = composite_packed(&mut PackedFrameMut::new(&mut a, w, h, stride, PixelLayout::Bgra), &crop, mm, m, 0.9);
-                let rb = composite_support(&mut PackedFrameMut::new(&mut b, w, h, stride, PixelLayout::Bgra), &crop, mm, m, 0.9);
+                let ra = composite_packed(
+                    &mut PackedFrameMut::new(&mut a, w, h, stride, PixelLayout::Bgra),
+                    &crop,
+                    mm,
+                    m,
+                    0.9,
+                );
+                let rb = composite_support(
+                    &mut PackedFrameMut::new(&mut b, w, h, stride, PixelLayout::Bgra),
+                    &crop,
+                    mm,
+                    m,
+                    0.9,
+                );
                 assert_eq!(a, b, "case {k} mask {mk}");
                 assert!(ra || !rb);
             }

@@ -11,8 +11,9 @@ use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
 use crate::models::detector::{Detection, Detector, DetectorParams};
 use crate::models::resolve_model;
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("ghostfacedetect", gst::DebugColorFlags::empty(), Some("GHOST face detector")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("ghostfacedetect", gst::DebugColorFlags::empty(), Some("GHOST face detector"))
+});
 
 const DEFAULT_MODEL: &str = "mtcnn";
 
@@ -241,7 +242,8 @@ impl BaseTransformImpl for FaceDetect {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        let info =
+            gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.info = Some(info);
         }

@@ -54,7 +54,8 @@ impl FaceEnhance {
     fn start_inner(settings: &Settings) -> Result<Enhancer, String> {
         let model = settings.model.as_deref().ok_or(NO_MODEL)?;
         let location = resolve_model(model).map_err(|e| format!("enhancer model: {e}"))?;
-        Enhancer::open(location.path(), settings.family.family(), &settings.props.session_options()).map_err(|e| e.to_string())
+        Enhancer::open(location.path(), settings.family.family(), &settings.props.session_options())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -174,7 +175,8 @@ impl BaseTransformImpl for FaceEnhance {
             return Ok(gst::FlowSuccess::Ok);
         };
         let blend = self.settings.lock().unwrap().blend as f32;
-        let chosen: Vec<usize> = (0..frame_faces.faces.len()).filter(|&i| frame_faces.faces[i].swap.is_some()).collect();
+        let chosen: Vec<usize> =
+            (0..frame_faces.faces.len()).filter(|&i| frame_faces.faces[i].swap.is_some()).collect();
         if chosen.is_empty() || blend <= 0.0 {
             return Ok(gst::FlowSuccess::Ok);
         }

@@ -11,19 +11,23 @@ use super::{CropModeProp, Targets};
 use crate::common::{packed_frame, rgb_pad_templates, ModelProps};
 use crate::meta::{Face, FacesMeta, SwapResult};
 use crate::models::align::{generator_crop, CropMode};
-use crate::models::identity::{identity_from_photos, largest_face, load_photo, read_embedding, write_embedding, SourceIdentity};
+use crate::models::identity::{
+    identity_from_photos, largest_face, load_photo, read_embedding, write_embedding, SourceIdentity,
+};
 use crate::models::recognizer::{cosine, normalized, Recognizer};
 use crate::models::swapper::{paste_swap, GhostGenerator};
 use crate::models::{resolve_model, Detector};
 use crate::runtime::SessionOptions;
 use crate::vision::{PackedFrame, PixelLayout};
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("ghostfaceswap", gst::DebugColorFlags::empty(), Some("GHOST face swapper")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("ghostfaceswap", gst::DebugColorFlags::empty(), Some("GHOST face swapper"))
+});
 
 const DEFAULT_MODEL: &str = "ghost_2_256";
 const PASTE: &str = "paste";
-const FETCH_HINT: &str = "fetch it with `cargo run --bin ghost-models -- fetch ghost_2_256`, or set model=paste for the model-free baseline";
+const FETCH_HINT: &str =
+    "fetch it with `cargo run --bin ghost-models -- fetch ghost_2_256`, or set model=paste for the model-free baseline";
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -129,7 +133,8 @@ impl FaceSwap {
     fn compute_identity(settings: &Settings, models: &IdentityModels) -> Result<(SourceIdentity, Vec<String>), String> {
         if let Some(file) = &settings.source_embedding {
             let values = read_embedding(Path::new(file))?;
-            let mut identity = SourceIdentity { generator_identity: Some(values.clone()), embedding: Some(values), crop: None };
+            let mut identity =
+                SourceIdentity { generator_identity: Some(values.clone()), embedding: Some(values), crop: None };
             // `paste` still needs the photo's face.
             if let Some(source) = &settings.source {
                 let paths = split_paths(source);
@@ -139,10 +144,8 @@ impl FaceSwap {
             }
             return Ok((identity, Vec::new()));
         }
-        let source = settings
-            .source
-            .as_deref()
-            .ok_or("no source identity: set source=PHOTO.jpg (or source-embedding=FILE)")?;
+        let source =
+            settings.source.as_deref().ok_or("no source identity: set source=PHOTO.jpg (or source-embedding=FILE)")?;
         let paths = split_paths(source);
         let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
         let mut detector = models.detector.lock().unwrap_or_else(|e| e.into_inner());
@@ -179,14 +182,17 @@ impl FaceSwap {
             return Err("a GHOST generator needs the source identity: set `recognizer` (an ArcFace model, e.g. arcface_w600k_r50 with converter=crossface_ghost) or `source-embedding`".into());
         }
         if settings.targets == Targets::Reference && (recognizer.is_none() || settings.reference.is_none()) {
-            return Err("targets=reference needs `reference` (photo of the person to replace) and a `recognizer`".into());
+            return Err(
+                "targets=reference needs `reference` (photo of the person to replace) and a `recognizer`".into()
+            );
         }
         if matches!(engine, Engine::Paste) && settings.source.is_none() {
             return Err("model=paste needs a source photo: set source=PHOTO.jpg".into());
         }
         let detector_location = resolve_model(&settings.detector).map_err(|e| format!("detector: {e}"))?;
         let detector = Detector::open(&detector_location, &options).map_err(|e| e.to_string())?;
-        let models = Arc::new(IdentityModels { detector: Mutex::new(detector), recognizer, crop_mode: settings.crop_mode() });
+        let models =
+            Arc::new(IdentityModels { detector: Mutex::new(detector), recognizer, crop_mode: settings.crop_mode() });
 
         let (identity, notes) = Self::compute_identity(settings, &models)?;
         for note in notes {
@@ -201,7 +207,13 @@ impl FaceSwap {
             for path in split_paths(settings.reference.as_deref().unwrap_or_default()) {
                 let photo = load_photo(&path)?;
                 let (face, _) = largest_face(&mut detector, &photo, &path)?;
-                let frame = PackedFrame { data: &photo.data, width: photo.width, height: photo.height, stride: photo.width * 3, layout: PixelLayout::Rgb };
+                let frame = PackedFrame {
+                    data: &photo.data,
+                    width: photo.width,
+                    height: photo.height,
+                    stride: photo.width * 3,
+                    layout: PixelLayout::Rgb,
+                };
                 let e = recognizer.embed(&frame, &[face.keypoints]).map_err(|e| e.to_string())?;
                 references.push(normalized(&e[0]));
             }
@@ -233,13 +245,23 @@ impl FaceSwap {
                 gst::info!(CAT, obj = element, "new source identity ready");
             }
             Err(e) => {
-                gst::element_warning!(element, gst::ResourceError::Read, ["keeping the previous source identity: {}", e]);
+                gst::element_warning!(
+                    element,
+                    gst::ResourceError::Read,
+                    ["keeping the previous source identity: {}", e]
+                );
             }
         });
     }
 
     /// Which faces are swapped on this frame.
-    fn select(&self, state: &mut State, settings: &Settings, frame: &PackedFrame, faces: &[Face]) -> Result<Vec<bool>, String> {
+    fn select(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+        frame: &PackedFrame,
+        faces: &[Face],
+    ) -> Result<Vec<bool>, String> {
         let area = |f: &Face| f.width() * f.height();
         match settings.targets {
             Targets::All => Ok(vec![true; faces.len()]),
@@ -275,7 +297,9 @@ impl FaceSwap {
                     for (k, &i) in undecided.iter().enumerate() {
                         selected[i] = chosen[k];
                         if faces[i].track_id != 0 {
-                            state.decisions.insert(faces[i].track_id, Decision { selected: chosen[k], frame: frame_index });
+                            state
+                                .decisions
+                                .insert(faces[i].track_id, Decision { selected: chosen[k], frame: frame_index });
                         }
                     }
                     state.decisions.retain(|_, d| frame_index - d.frame <= 4 * recheck);
@@ -462,7 +486,8 @@ impl BaseTransformImpl for FaceSwap {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        let info =
+            gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.info = Some(info);
         }
@@ -476,7 +501,11 @@ impl BaseTransformImpl for FaceSwap {
         let Some(mut frame_faces) = FacesMeta::from_buffer(buffer) else {
             if !state.warned_no_meta {
                 state.warned_no_meta = true;
-                gst::warning!(CAT, imp = self, "buffer without face meta: put ghostfacedetect (and ghostfacetrack) before ghostfaceswap");
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "buffer without face meta: put ghostfacedetect (and ghostfacetrack) before ghostfaceswap"
+                );
             }
             return Ok(gst::FlowSuccess::Ok);
         };
@@ -494,12 +523,15 @@ impl BaseTransformImpl for FaceSwap {
         };
 
         let results = {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buffer, &info).map_err(|_| fail("mapping", "could not map the frame".into()))?;
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buffer, &info)
+                .map_err(|_| fail("mapping", "could not map the frame".into()))?;
             let packed = packed_frame(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-            let selected = self.select(state, &settings, &packed, &frame_faces.faces).map_err(|e| fail("target selection", e))?;
+            let selected =
+                self.select(state, &settings, &packed, &frame_faces.faces).map_err(|e| fail("target selection", e))?;
             let mode = state.models.crop_mode;
             let chosen: Vec<usize> = (0..selected.len()).filter(|&i| selected[i]).collect();
-            let crops: Vec<_> = chosen.iter().map(|&i| generator_crop(&packed, &frame_faces.faces[i].keypoints, mode)).collect();
+            let crops: Vec<_> =
+                chosen.iter().map(|&i| generator_crop(&packed, &frame_faces.faces[i].keypoints, mode)).collect();
             let swapped = match &state.engine {
                 Engine::Ghost(generator) => {
                     let identity = state.identity.generator_identity.as_deref().ok_or(gst::FlowError::NotNegotiated)?;

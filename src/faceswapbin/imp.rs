@@ -6,8 +6,9 @@ use gst::glib::translate::{from_glib_none, IntoGlib, ToGlibPtr};
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("ghostfaceswapbin", gst::DebugColorFlags::empty(), Some("GHOST face swap bin")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("ghostfaceswapbin", gst::DebugColorFlags::empty(), Some("GHOST face swap bin"))
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Role {
@@ -37,8 +38,24 @@ const ROUTES: &[(&str, &[(Role, &str)])] = &[
     ("lookahead", &[(Role::Track, "lookahead")]),
     ("mask", &[(Role::Blend, "mask")]),
     ("color-correct", &[(Role::Blend, "color-correct")]),
-    ("execution-provider", &[(Role::Detect, "execution-provider"), (Role::Swap, "execution-provider"), (Role::Enhance, "execution-provider"), (Role::Blend, "execution-provider")]),
-    ("device-id", &[(Role::Detect, "device-id"), (Role::Swap, "device-id"), (Role::Enhance, "device-id"), (Role::Blend, "device-id")]),
+    (
+        "execution-provider",
+        &[
+            (Role::Detect, "execution-provider"),
+            (Role::Swap, "execution-provider"),
+            (Role::Enhance, "execution-provider"),
+            (Role::Blend, "execution-provider"),
+        ],
+    ),
+    (
+        "device-id",
+        &[
+            (Role::Detect, "device-id"),
+            (Role::Swap, "device-id"),
+            (Role::Enhance, "device-id"),
+            (Role::Blend, "device-id"),
+        ],
+    ),
 ];
 
 fn factory_name(role: Role) -> &'static str {
@@ -75,10 +92,16 @@ fn child_type(role: Role) -> glib::Type {
 
 /// A new param spec for the bin with the same type, range, default and text as a child's.
 fn proxy_spec(name: &str, child: &glib::ParamSpec) -> glib::ParamSpec {
-    let flags = child.flags() & (glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING | gst::PARAM_FLAG_MUTABLE_READY);
+    let flags =
+        child.flags() & (glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING | gst::PARAM_FLAG_MUTABLE_READY);
     let blurb = child.blurb().unwrap_or_default();
     if let Some(p) = child.downcast_ref::<glib::ParamSpecString>() {
-        return glib::ParamSpecString::builder(name).nick(child.nick()).blurb(blurb).default_value(p.default_value()).flags(flags).build();
+        return glib::ParamSpecString::builder(name)
+            .nick(child.nick())
+            .blurb(blurb)
+            .default_value(p.default_value())
+            .flags(flags)
+            .build();
     }
     if let Some(p) = child.downcast_ref::<glib::ParamSpecFloat>() {
         return glib::ParamSpecFloat::builder(name)
@@ -152,7 +175,13 @@ impl ObjectSubclass for FaceSwapBin {
     fn with_class(klass: &Self::Class) -> Self {
         let sinkpad = gst::GhostPad::builder_from_template(&klass.pad_template("sink").unwrap()).name("sink").build();
         let srcpad = gst::GhostPad::builder_from_template(&klass.pad_template("src").unwrap()).name("src").build();
-        Self { sinkpad, srcpad, chain: Mutex::new(None), enhancer_model: Mutex::new(None), build_error: Mutex::new(None) }
+        Self {
+            sinkpad,
+            srcpad,
+            chain: Mutex::new(None),
+            enhancer_model: Mutex::new(None),
+            build_error: Mutex::new(None),
+        }
     }
 }
 
@@ -211,7 +240,11 @@ impl FaceSwapBin {
         let mut guard = self.chain.lock().unwrap();
         let Some(chain) = guard.as_mut() else {
             let why = self.build_error.lock().unwrap().clone().unwrap_or_default();
-            gst::element_imp_error!(self, gst::CoreError::MissingPlugin, ["ghostfaceswapbin could not build its chain: {}", why]);
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::MissingPlugin,
+                ["ghostfaceswapbin could not build its chain: {}", why]
+            );
             return Err(gst::StateChangeError);
         };
         let present = chain.children.contains_key(&Role::Enhance);
@@ -221,8 +254,14 @@ impl FaceSwapBin {
         let bin = self.obj();
         let blend = chain.children[&Role::Blend].clone();
         if wanted {
-            let Ok(enhance) = gst::ElementFactory::make(factory_name(Role::Enhance)).name(child_name(Role::Enhance)).build() else {
-                gst::element_imp_error!(self, gst::CoreError::MissingPlugin, ["ghostfaceenhance is not available in this build"]);
+            let Ok(enhance) =
+                gst::ElementFactory::make(factory_name(Role::Enhance)).name(child_name(Role::Enhance)).build()
+            else {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::MissingPlugin,
+                    ["ghostfaceenhance is not available in this build"]
+                );
                 return Err(gst::StateChangeError);
             };
             enhance.set_property("model", model);

@@ -13,8 +13,9 @@ use crate::common::post_faces_message;
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
 use crate::track::{follow_points, Detection, Method, TrackedFace, Tracker, TrackerParams};
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("ghostfacetrack", gst::DebugColorFlags::empty(), Some("GHOST face tracker")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("ghostfacetrack", gst::DebugColorFlags::empty(), Some("GHOST face tracker"))
+});
 
 /// Assumed frame duration for the latency when the caps give no frame rate and no buffer had a
 /// duration yet (30 fps).
@@ -130,9 +131,9 @@ impl State {
 
     fn frame_duration(&self) -> gst::ClockTime {
         match self.framerate {
-            Some(f) if f.numer() > 0 && f.denom() > 0 => {
-                gst::ClockTime::SECOND.mul_div_floor(f.denom() as u64, f.numer() as u64).unwrap_or(FALLBACK_FRAME_DURATION)
-            }
+            Some(f) if f.numer() > 0 && f.denom() > 0 => gst::ClockTime::SECOND
+                .mul_div_floor(f.denom() as u64, f.numer() as u64)
+                .unwrap_or(FALLBACK_FRAME_DURATION),
             _ => self.last_duration.unwrap_or(FALLBACK_FRAME_DURATION),
         }
     }
@@ -170,7 +171,11 @@ impl ObjectSubclass for FaceTrack {
     fn with_class(klass: &Self::Class) -> Self {
         let sinkpad = gst::Pad::builder_from_template(&klass.pad_template("sink").unwrap())
             .chain_function(|pad, parent, buffer| {
-                FaceTrack::catch_panic_pad_function(parent, || Err(gst::FlowError::Error), |imp| imp.sink_chain(pad, buffer))
+                FaceTrack::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.sink_chain(pad, buffer),
+                )
             })
             .event_function(|pad, parent, event| {
                 FaceTrack::catch_panic_pad_function(parent, || false, |imp| imp.sink_event(pad, event))
@@ -242,7 +247,11 @@ impl FaceTrack {
             let faces = FacesMeta::from_buffer(&buffer);
             if faces.is_none() && !state.warned_no_meta {
                 state.warned_no_meta = true;
-                gst::warning!(CAT, imp = self, "buffer without face meta (is ghostfacedetect upstream?): passed through untouched");
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "buffer without face meta (is ghostfacedetect upstream?): passed through untouched"
+                );
             }
             let tracked = faces.is_some();
             let detections = faces.filter(|f| f.detection_ran).map(|f| {
@@ -472,7 +481,10 @@ impl ElementImpl for FaceTrack {
                 gst::element_imp_error!(
                     self,
                     gst::LibraryError::Settings,
-                    ["method=ghost needs lookahead >= 2 (its mean spans two frames either side); got lookahead={}", settings.lookahead]
+                    [
+                        "method=ghost needs lookahead >= 2 (its mean spans two frames either side); got lookahead={}",
+                        settings.lookahead
+                    ]
                 );
                 return Err(gst::StateChangeError);
             }

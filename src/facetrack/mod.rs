@@ -13,7 +13,10 @@ mod imp;
 #[enum_type(name = "GstGhostTrackMethod")]
 pub enum TrackMethod {
     #[default]
-    #[enum_value(name = "Kalman: constant-velocity Kalman filter; with lookahead, fixed-lag RTS smoother", nick = "kalman")]
+    #[enum_value(
+        name = "Kalman: constant-velocity Kalman filter; with lookahead, fixed-lag RTS smoother",
+        nick = "kalman"
+    )]
     Kalman = 0,
     #[enum_value(
         name = "GHOST: the reference rule, centred ±2-frame mean of the keypoints, reset on a jump over 5 px (needs lookahead >= 2)",

@@ -36,12 +36,7 @@ pub struct DetectorParams {
 
 impl Default for DetectorParams {
     fn default() -> Self {
-        Self {
-            score_threshold: 0.5,
-            nms_threshold: 0.4,
-            input_size: 640,
-            min_face_size: 20,
-        }
+        Self { score_threshold: 0.5, nms_threshold: 0.4, input_size: 640, min_face_size: 20 }
     }
 }
 
@@ -61,22 +56,14 @@ impl Detector {
     /// Opens a detector from a resolved location: a folder (or a `pnet.onnx` file, meaning its folder) is
     /// MTCNN; any other file is SCRFD, checked by signature (nine outputs; six-output models without
     /// keypoints are rejected).
-    pub fn open(
-        location: &ModelLocation,
-        options: &SessionOptions,
-    ) -> Result<Detector, RuntimeError> {
+    pub fn open(location: &ModelLocation, options: &SessionOptions) -> Result<Detector, RuntimeError> {
         match location {
             ModelLocation::Dir(dir) => Ok(Detector::Mtcnn(Box::new(Mtcnn::open(dir, options)?))),
             ModelLocation::File(file) => {
-                let is_pnet = file
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.eq_ignore_ascii_case("pnet.onnx"));
+                let is_pnet =
+                    file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.eq_ignore_ascii_case("pnet.onnx"));
                 if is_pnet {
-                    let dir = file
-                        .parent()
-                        .filter(|p| !p.as_os_str().is_empty())
-                        .unwrap_or(Path::new("."));
+                    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                     Ok(Detector::Mtcnn(Box::new(Mtcnn::open(dir, options)?)))
                 } else {
                     Ok(Detector::Scrfd(Scrfd::open(file, options)?))
@@ -86,11 +73,7 @@ impl Detector {
     }
 
     /// Detects faces; sorted by descending score.
-    pub fn detect(
-        &mut self,
-        frame: &PackedFrame,
-        params: &DetectorParams,
-    ) -> Result<Vec<Detection>, RuntimeError> {
+    pub fn detect(&mut self, frame: &PackedFrame, params: &DetectorParams) -> Result<Vec<Detection>, RuntimeError> {
         let mut faces = match self {
             Detector::Mtcnn(m) => m.detect(frame, params)?,
             Detector::Scrfd(s) => s.detect(frame, params)?,

@@ -422,10 +422,13 @@ impl FinishKernel<'_> {
     fn window<'b>(&self, y0: usize, y1: usize, buf: &'b mut Vec<[f32; 4]>) -> Window<'b> {
         let (o, m) = (self.o, self.m.map(f64::from));
         let corners = [(0.0, y0 as f64), ((o - 1) as f64, y0 as f64), (0.0, y1 as f64), ((o - 1) as f64, y1 as f64)];
-        let (xs, ys) = (corners.map(|(x, y)| m[0] * x + m[1] * y + m[2]), corners.map(|(x, y)| m[3] * x + m[4] * y + m[5]));
+        let (xs, ys) =
+            (corners.map(|(x, y)| m[0] * x + m[1] * y + m[2]), corners.map(|(x, y)| m[3] * x + m[4] * y + m[5]));
         let range = |v: [f64; 4]| {
-            let (lo, hi) = (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max));
-            let (lo, hi) = ((lo.floor() - 2.0).clamp(0.0, o as f64) as usize, (hi.ceil() + 3.0).clamp(0.0, o as f64) as usize);
+            let (lo, hi) =
+                (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+            let (lo, hi) =
+                ((lo.floor() - 2.0).clamp(0.0, o as f64) as usize, (hi.ceil() + 3.0).clamp(0.0, o as f64) as usize);
             (lo, hi.max(lo))
         };
         let ((x0, x1), (ya, yb)) = (range(xs), range(ys));
@@ -576,7 +579,9 @@ impl<'a> PaddedRgbx<'a> {
         buf.reserve(stride * (h + 1));
         for y in 0..h {
             let row = src.row(y);
-            buf.extend(row.chunks_exact(3).map(|p| [p[0] as f32 * scale + offset, p[1] as f32 * scale + offset, p[2] as f32 * scale + offset, 0.0]));
+            buf.extend(row.chunks_exact(3).map(|p| {
+                [p[0] as f32 * scale + offset, p[1] as f32 * scale + offset, p[2] as f32 * scale + offset, 0.0]
+            }));
             buf.push(buf[buf.len() - 1]);
         }
         buf.extend_from_within((h - 1) * stride..h * stride);
@@ -701,12 +706,20 @@ mod simd {
         /// (else the caller knows them inside); the index is `(ty - origin.1)·stride + tx - origin.0`
         /// (exact in f32 below 2^24; a negative one makes the sample's slice check panic).
         #[inline(always)]
-        unsafe fn new(c: [f32; 4], x: usize, len: usize, clamp: Option<(f32, f32)>, origin: (usize, usize), stride: usize) -> Self {
+        unsafe fn new(
+            c: [f32; 4],
+            x: usize,
+            len: usize,
+            clamp: Option<(f32, f32)>,
+            origin: (usize, usize),
+            stride: usize,
+        ) -> Self {
             let mut t = Taps { idx: [0; CHUNK], ax: [0.0; CHUNK], ay: [0.0; CHUNK] };
             let lanes = _mm_setr_ps(0.0, 1.0, 2.0, 3.0);
             let (cx, dx, cy, dy) = (_mm_set1_ps(c[0]), _mm_set1_ps(c[1]), _mm_set1_ps(c[2]), _mm_set1_ps(c[3]));
             let (xmax, ymax) = clamp.unwrap_or((0.0, 0.0));
-            let (xmax, ymax, zero, st) = (_mm_set1_ps(xmax), _mm_set1_ps(ymax), _mm_setzero_ps(), _mm_set1_ps(stride as f32));
+            let (xmax, ymax, zero, st) =
+                (_mm_set1_ps(xmax), _mm_set1_ps(ymax), _mm_setzero_ps(), _mm_set1_ps(stride as f32));
             let (ox, oy) = (_mm_set1_ps(origin.0 as f32), _mm_set1_ps(origin.1 as f32));
             for k in (0..len / 4).map(|k| 4 * k) {
                 let fx = _mm_add_ps(_mm_set1_ps((x + k) as f32), lanes);
@@ -862,7 +875,8 @@ impl Enhancer {
         let contract_error = |found_note: String| RuntimeError::Contract {
             path: path.display().to_string(),
             role: "enhancer".into(),
-            expected: "one input and one output (N,3,256,256) (ghost-sr, gpen-256) or (N,3,512,512) (gfpgan, gpen)".into(),
+            expected: "one input and one output (N,3,256,256) (ghost-sr, gpen-256) or (N,3,512,512) (gfpgan, gpen)"
+                .into(),
             found: found_note,
         };
         let found = || {
@@ -882,10 +896,7 @@ impl Enhancer {
             return Err(RuntimeError::Contract {
                 path: path.display().to_string(),
                 role: format!("{} enhancer", family.name()),
-                expected: format!(
-                    "input (N,3,S,S) with S in {:?}",
-                    family.sizes()
-                ),
+                expected: format!("input (N,3,S,S) with S in {:?}", family.sizes()),
                 found: found(),
             });
         }
@@ -980,7 +991,8 @@ mod tests {
     }
 
     fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-        let mse: f64 = a.data.iter().zip(&b.data).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.data.len() as f64;
+        let mse: f64 =
+            a.data.iter().zip(&b.data).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.data.len() as f64;
         10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
     }
 
@@ -988,7 +1000,10 @@ mod tests {
     fn families_come_from_metadata_then_name_then_size() {
         let p = Path::new("/m/enhancer.onnx");
         assert_eq!(detect_family(Some(EnhancerFamily::Gpen), Some("ghost-sr"), p, Some(256)), Ok(EnhancerFamily::Gpen));
-        assert_eq!(detect_family(None, Some("ghost-sr"), Path::new("/m/gpen.onnx"), Some(256)), Ok(EnhancerFamily::GhostSr));
+        assert_eq!(
+            detect_family(None, Some("ghost-sr"), Path::new("/m/gpen.onnx"), Some(256)),
+            Ok(EnhancerFamily::GhostSr)
+        );
         assert!(detect_family(None, Some("ghost-swapper"), p, Some(256)).unwrap_err().contains("not an enhancer"));
         assert_eq!(detect_family(None, None, Path::new("/m/10_net_G.onnx"), Some(256)), Ok(EnhancerFamily::GhostSr));
         assert_eq!(detect_family(None, None, Path::new("/m/GPEN-BFR-256.onnx"), Some(256)), Ok(EnhancerFamily::Gpen));
@@ -1039,7 +1054,11 @@ mod tests {
             for (k, kp) in job.keypoints.iter().enumerate() {
                 let (cx, cy) = f2c.apply(kp[0] as f64, kp[1] as f64);
                 let (tx, ty) = p.crop_to_input.apply(cx, cy);
-                assert!((tx - tpl[k][0]).abs() < 12.0 * n as f64 / 512.0 && (ty - tpl[k][1]).abs() < 12.0 * n as f64 / 512.0, "{family:?} kp {k}: {tx},{ty}");
+                assert!(
+                    (tx - tpl[k][0]).abs() < 12.0 * n as f64 / 512.0
+                        && (ty - tpl[k][1]).abs() < 12.0 * n as f64 / 512.0,
+                    "{family:?} kp {k}: {tx},{ty}"
+                );
             }
             let (out, affine) = spec.finish(&job, &p, &x, 1.0);
             assert_eq!((out.width, out.height), (n, n));

@@ -28,14 +28,19 @@ pub fn load_photo(path: &Path) -> Result<RgbImage, String> {
 
 /// The largest face of a photo; several faces are fine (the caller logs the count).
 pub fn largest_face(detector: &mut Detector, photo: &RgbImage, path: &Path) -> Result<(Detection, usize), String> {
-    let frame = PackedFrame { data: &photo.data, width: photo.width, height: photo.height, stride: photo.width * 3, layout: PixelLayout::Rgb };
+    let frame = PackedFrame {
+        data: &photo.data,
+        width: photo.width,
+        height: photo.height,
+        stride: photo.width * 3,
+        layout: PixelLayout::Rgb,
+    };
     let faces = detector.detect(&frame, &DetectorParams::default()).map_err(|e| e.to_string())?;
     let count = faces.len();
     let area = |d: &Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
-    let best = faces
-        .into_iter()
-        .max_by(|a, b| area(a).total_cmp(&area(b)))
-        .ok_or_else(|| format!("no face found in source photo {}; use a clear, frontal photo of one person", path.display()))?;
+    let best = faces.into_iter().max_by(|a, b| area(a).total_cmp(&area(b))).ok_or_else(|| {
+        format!("no face found in source photo {}; use a clear, frontal photo of one person", path.display())
+    })?;
     Ok((best, count))
 }
 
@@ -60,7 +65,13 @@ pub fn identity_from_photos(
         if count > 1 {
             notes.push(format!("{} has {count} faces; using the largest", path.display()));
         }
-        let frame = PackedFrame { data: &photo.data, width: photo.width, height: photo.height, stride: photo.width * 3, layout: PixelLayout::Rgb };
+        let frame = PackedFrame {
+            data: &photo.data,
+            width: photo.width,
+            height: photo.height,
+            stride: photo.width * 3,
+            layout: PixelLayout::Rgb,
+        };
         if crop.is_none() {
             crop = Some(generator_crop(&frame, &face.keypoints, crop_mode).0);
         }
@@ -81,7 +92,11 @@ pub fn identity_from_photos(
 /// Reads 512 float32 values: a `.npy` file (float32, little-endian) or raw little-endian bytes.
 pub fn read_embedding(path: &Path) -> Result<Vec<f32>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read embedding file {}: {e}", path.display()))?;
-    let payload = if bytes.starts_with(b"\x93NUMPY") { npy_payload(&bytes).map_err(|e| format!("{}: {e}", path.display()))? } else { &bytes[..] };
+    let payload = if bytes.starts_with(b"\x93NUMPY") {
+        npy_payload(&bytes).map_err(|e| format!("{}: {e}", path.display()))?
+    } else {
+        &bytes[..]
+    };
     if payload.len() != EMBEDDING_SIZE * 4 {
         return Err(format!(
             "embedding file {} holds {} bytes of data; expected {EMBEDDING_SIZE} float32 values ({} bytes)",
@@ -115,7 +130,9 @@ pub fn write_embedding(path: &Path, values: &[f32]) -> Result<(), String> {
 fn npy_payload(bytes: &[u8]) -> Result<&[u8], String> {
     let (len, start) = match bytes.get(6) {
         Some(1) if bytes.len() >= 10 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        Some(2 | 3) if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        Some(2 | 3) if bytes.len() >= 12 => {
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        }
         _ => return Err("unsupported .npy version".into()),
     };
     let header = bytes.get(start..start + len).ok_or("truncated .npy header")?;

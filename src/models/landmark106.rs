@@ -84,8 +84,8 @@ impl Landmarker {
         preprocess(crop, &mut self.input);
         let session = self.session.clone();
         let err = |e: ort::Error| session.model_error(e);
-        let tensor =
-            ort::value::TensorRef::from_array_view(([1usize, 3, INPUT_SIZE, INPUT_SIZE], &self.input[..])).map_err(err)?;
+        let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, INPUT_SIZE, INPUT_SIZE], &self.input[..]))
+            .map_err(err)?;
         let mut guard = session.lock();
         let out = guard.run(ort::inputs!["data" => tensor]).map_err(err)?;
         let (_, pred) = out["fc1"].try_extract_tensor::<f32>().map_err(err)?;

@@ -29,7 +29,8 @@ pub fn exporter_script() -> PathBuf {
 }
 
 /// The pip line that installs what the exporter needs.
-pub const EXPORTER_PIP: &str = "python3 -m pip install torch onnx   (or: pip install -r plugin-data/tools/requirements-export.txt)";
+pub const EXPORTER_PIP: &str =
+    "python3 -m pip install torch onnx   (or: pip install -r plugin-data/tools/requirements-export.txt)";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
@@ -183,14 +184,36 @@ pub fn user_model_dir() -> Option<PathBuf> {
 #[derive(Debug)]
 pub enum FetchError {
     /// No location answered: names the URLs and where to put a manually downloaded file.
-    Unreachable { name: String, urls: Vec<String>, errors: Vec<String>, manual: PathBuf },
+    Unreachable {
+        name: String,
+        urls: Vec<String>,
+        errors: Vec<String>,
+        manual: PathBuf,
+    },
     /// The body stopped early on every attempt; the partial file is kept for the next run.
-    Interrupted { name: String, url: String, have: u64, part: PathBuf, error: String },
+    Interrupted {
+        name: String,
+        url: String,
+        have: u64,
+        part: PathBuf,
+        error: String,
+    },
     /// The file is complete but its checksum or size is wrong; nothing was installed.
-    Mismatch { name: String, url: String, expected: String, found: String },
+    Mismatch {
+        name: String,
+        url: String,
+        expected: String,
+        found: String,
+    },
     /// The exporter or archive extraction failed.
-    Convert { name: String, message: String },
-    Io { name: String, message: String },
+    Convert {
+        name: String,
+        message: String,
+    },
+    Io {
+        name: String,
+        message: String,
+    },
     Other(String),
 }
 
@@ -358,10 +381,7 @@ impl Fetcher {
         let part = part_path(dest);
         let urls = self.urls(entry);
         if urls.is_empty() || urls.iter().all(|u| !u.starts_with("http")) {
-            return Err(FetchError::Other(format!(
-                "{name}: no download location; put the file at {}",
-                dest.display()
-            )));
+            return Err(FetchError::Other(format!("{name}: no download location; put the file at {}", dest.display())));
         }
         let agent = self.agent();
         let mut errors = Vec::new();
@@ -425,17 +445,17 @@ impl Fetcher {
         let (start, total) = if status == 206 {
             match header("content-range").as_deref().and_then(parse_content_range) {
                 Some((start, total)) if start == have => (start, total),
-                _ => return Err(Attempt::Interrupted("the server answered the range request with a different range".into())),
+                _ => {
+                    return Err(Attempt::Interrupted(
+                        "the server answered the range request with a different range".into(),
+                    ))
+                }
             }
         } else {
             (0, header("content-length").and_then(|l| l.parse::<u64>().ok()))
         };
-        let mut file = if start == 0 {
-            File::create(part)
-        } else {
-            OpenOptions::new().append(true).open(part)
-        }
-        .map_err(|e| Attempt::Io(format!("{}: {e}", part.display())))?;
+        let mut file = if start == 0 { File::create(part) } else { OpenOptions::new().append(true).open(part) }
+            .map_err(|e| Attempt::Io(format!("{}: {e}", part.display())))?;
         let total = total.or(size);
         let bar = if self.progress {
             let bar = match total {
@@ -449,7 +469,9 @@ impl Fetcher {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
-            bar.set_message(part.file_name().map(|n| n.to_string_lossy().trim_end_matches(".part").to_string()).unwrap_or_default());
+            bar.set_message(
+                part.file_name().map(|n| n.to_string_lossy().trim_end_matches(".part").to_string()).unwrap_or_default(),
+            );
             bar.set_position(start);
             bar
         } else {
@@ -503,7 +525,12 @@ impl Fetcher {
             let found = file_checksum(part, &sum).map_err(io)?;
             if found != sum {
                 let _ = fs::remove_file(part);
-                return Err(FetchError::Mismatch { name, url: url.into(), expected: sum.to_string(), found: found.to_string() });
+                return Err(FetchError::Mismatch {
+                    name,
+                    url: url.into(),
+                    expected: sum.to_string(),
+                    found: found.to_string(),
+                });
             }
         }
         fs::rename(part, dest).map_err(io)
@@ -515,7 +542,12 @@ impl Fetcher {
         let mut args: Vec<String> = vec![exporter_script().display().to_string()];
         match kind {
             "generator-1" | "generator-2" | "generator-3" => {
-                args.extend(["--generator".into(), pth.display().to_string(), "--blocks".into(), kind[10..].to_string()]);
+                args.extend([
+                    "--generator".into(),
+                    pth.display().to_string(),
+                    "--blocks".into(),
+                    kind[10..].to_string(),
+                ]);
             }
             "arcface" => args.extend(["--arcface".into(), pth.display().to_string()]),
             "sr" => args.extend(["--sr".into(), pth.display().to_string()]),
@@ -552,7 +584,10 @@ impl Fetcher {
             message: format!("cannot run the exporter: {e}"),
         })?;
         if !status.success() || !target.is_file() {
-            return Err(FetchError::Convert { name, message: format!("the exporter failed ({status}); see its output above") });
+            return Err(FetchError::Convert {
+                name,
+                message: format!("the exporter failed ({status}); see its output above"),
+            });
         }
         Ok(())
     }
@@ -561,18 +596,21 @@ impl Fetcher {
         let name = entry.name.clone();
         let tmp = part_path(target);
         const SCRIPT: &str = "import sys, zipfile, os\nz = zipfile.ZipFile(sys.argv[1])\nm = [n for n in z.namelist() if os.path.basename(n) == sys.argv[2]]\nif not m: sys.exit('no member ' + sys.argv[2] + ' in ' + sys.argv[1])\nopen(sys.argv[3], 'wb').write(z.read(m[0]))\n";
-        let out = Command::new(&self.python)
-            .args(["-c", SCRIPT])
-            .arg(archive)
-            .arg(member)
-            .arg(&tmp)
-            .output()
-            .map_err(|e| FetchError::Convert { name: name.clone(), message: format!("cannot run {} to unpack {}: {e}", self.python, archive.display()) })?;
+        let out = Command::new(&self.python).args(["-c", SCRIPT]).arg(archive).arg(member).arg(&tmp).output().map_err(
+            |e| FetchError::Convert {
+                name: name.clone(),
+                message: format!("cannot run {} to unpack {}: {e}", self.python, archive.display()),
+            },
+        )?;
         if !out.status.success() {
             let _ = fs::remove_file(&tmp);
             return Err(FetchError::Convert {
                 name,
-                message: format!("unpacking {member} from {} failed: {}", archive.display(), String::from_utf8_lossy(&out.stderr).trim()),
+                message: format!(
+                    "unpacking {member} from {} failed: {}",
+                    archive.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
             });
         }
         fs::rename(&tmp, target).map_err(|e| FetchError::Io { name, message: e.to_string() })
@@ -641,7 +679,11 @@ pub enum InstallState {
     /// Present; no published checksum applies (exported from a .pth, unpacked, or none published).
     Unverified(PathBuf),
     /// Present with the wrong checksum.
-    Corrupt { path: PathBuf, expected: String, found: String },
+    Corrupt {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
 }
 
 /// Finds an installed model in the given folders (the element search order) and checks it.
@@ -687,7 +729,11 @@ pub fn human_size(n: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 #[cfg(test)]

@@ -107,9 +107,7 @@ fn check_by_name(
     inputs: &[TensorSpec],
     outputs: &[TensorSpec],
 ) -> Result<(), RuntimeError> {
-    let ok = |specs: &[TensorSpec], found: &[TensorSig]| {
-        specs.iter().all(|s| found.iter().any(|f| s.matches(f)))
-    };
+    let ok = |specs: &[TensorSpec], found: &[TensorSig]| specs.iter().all(|s| found.iter().any(|f| s.matches(f)));
     if ok(inputs, &session.inputs) && ok(outputs, &session.outputs) {
         return Ok(());
     }
@@ -151,23 +149,14 @@ impl Mtcnn {
         check_by_name(
             &rnet,
             "MTCNN R-Net",
-            &[TensorSpec::new(
-                &["input_2"],
-                &[Any, Fixed(24), Fixed(24), Fixed(3)],
-            )],
-            &[
-                TensorSpec::new(&["dense_2"], &[Any, Fixed(4)]),
-                TensorSpec::new(&["softmax_1"], &[Any, Fixed(2)]),
-            ],
+            &[TensorSpec::new(&["input_2"], &[Any, Fixed(24), Fixed(24), Fixed(3)])],
+            &[TensorSpec::new(&["dense_2"], &[Any, Fixed(4)]), TensorSpec::new(&["softmax_1"], &[Any, Fixed(2)])],
         )?;
         let onet = load_session(&dir.join("onet.onnx"), options)?;
         check_by_name(
             &onet,
             "MTCNN O-Net",
-            &[TensorSpec::new(
-                &["input_3"],
-                &[Any, Fixed(48), Fixed(48), Fixed(3)],
-            )],
+            &[TensorSpec::new(&["input_3"], &[Any, Fixed(48), Fixed(48), Fixed(3)])],
             &[
                 TensorSpec::new(&["dense_5"], &[Any, Fixed(4)]),
                 TensorSpec::new(&["dense_6"], &[Any, Fixed(10)]),
@@ -179,14 +168,15 @@ impl Mtcnn {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
             n => n as usize,
         };
-        let read = |session: &ModelSession| {
-            Graph::read(&session.path).map_err(|e| format!("{}: {e}", session.path.display()))
-        };
+        let read =
+            |session: &ModelSession| Graph::read(&session.path).map_err(|e| format!("{}: {e}", session.path.display()));
         let stage = |session: &ModelSession, input: &str, size: usize, outputs: &[(&str, usize)]| {
             let net = StageNet::from_graph(&read(session)?, input, size);
-            let net = net.and_then(|net| match outputs.iter().find(|(name, len)| net.output(name).is_none_or(|o| o.len != *len)) {
-                Some((name, len)) => Err(format!("no output {name} of {len} values")),
-                None => Ok(net),
+            let net = net.and_then(|net| {
+                match outputs.iter().find(|(name, len)| net.output(name).is_none_or(|o| o.len != *len)) {
+                    Some((name, len)) => Err(format!("no output {name} of {len} values")),
+                    None => Ok(net),
+                }
             });
             net.map_err(|e| format!("{}: {e}", session.path.display()))
         };
@@ -197,7 +187,8 @@ impl Mtcnn {
         } else {
             (|| {
                 Ok(Native {
-                    pnet: PnetWeights::from_graph(&read(&pnet)?).map_err(|e| format!("{}: {e}", pnet.path.display()))?,
+                    pnet: PnetWeights::from_graph(&read(&pnet)?)
+                        .map_err(|e| format!("{}: {e}", pnet.path.display()))?,
                     rnet: stage(&rnet, "input_2", 24, Stage::R.outputs())?,
                     onet: stage(&onet, "input_3", 48, Stage::O.outputs())?,
                     bands: Vec::new(),
@@ -242,11 +233,7 @@ impl Mtcnn {
     }
 
     /// Runs the cascade on a frame.
-    pub fn detect(
-        &mut self,
-        frame: &PackedFrame,
-        params: &DetectorParams,
-    ) -> Result<Vec<Detection>, RuntimeError> {
+    pub fn detect(&mut self, frame: &PackedFrame, params: &DetectorParams) -> Result<Vec<Detection>, RuntimeError> {
         let (w, h) = (frame.width, frame.height);
         if w < 12 || h < 12 {
             return Ok(Vec::new());
@@ -272,11 +259,8 @@ impl Mtcnn {
             .map(|&scale| (scale, (w as f64 * scale).ceil() as usize, (h as f64 * scale).ceil() as usize))
             .filter(|&(_, ws, hs)| ws >= 12 && hs >= 12)
             .collect();
-        let total = if self.use_native {
-            self.stage1_native(w, h, &levels)
-        } else {
-            self.stage1_onnxruntime(w, h, &levels)?
-        };
+        let total =
+            if self.use_native { self.stage1_native(w, h, &levels) } else { self.stage1_onnxruntime(w, h, &levels)? };
         if total.is_empty() {
             return Ok(Vec::new());
         }
@@ -297,11 +281,7 @@ impl Mtcnn {
                 for v in &mut b {
                     *v = v.trunc();
                 }
-                Cand {
-                    b,
-                    score: c.score,
-                    reg: [0.0; 4],
-                }
+                Cand { b, score: c.score, reg: [0.0; 4] }
             })
             .collect();
 
@@ -360,17 +340,10 @@ impl Mtcnn {
             let p = &pts[k * 10..k * 10 + 10];
             let mut kp = [[0f64; 2]; 5];
             for (j, q) in kp.iter_mut().enumerate() {
-                *q = [
-                    bw * p[j] as f64 + b[0] - 1.0,
-                    bh * p[5 + j] as f64 + b[1] - 1.0,
-                ];
+                *q = [bw * p[j] as f64 + b[0] - 1.0, bh * p[5 + j] as f64 + b[1] - 1.0];
             }
             let r = &reg[k * 4..k * 4 + 4];
-            let mut c = Cand {
-                b,
-                score: score as f64,
-                reg: [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64],
-            };
+            let mut c = Cand { b, score: score as f64, reg: [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64] };
             bbreg(&mut c.b, &c.reg);
             finals.push((c, kp));
         }
@@ -457,7 +430,12 @@ impl Mtcnn {
     /// P-Net over the pyramid in ONNX Runtime. Pipelined: the next level is resized on a helper thread
     /// while P-Net runs on this one (the resize is single-threaded and would otherwise leave the second
     /// core idle; each level's output is unchanged).
-    fn stage1_onnxruntime(&mut self, w: usize, h: usize, levels: &[(f64, usize, usize)]) -> Result<Vec<Cand>, RuntimeError> {
+    fn stage1_onnxruntime(
+        &mut self,
+        w: usize,
+        h: usize,
+        levels: &[(f64, usize, usize)],
+    ) -> Result<Vec<Cand>, RuntimeError> {
         let [mut cur, mut next] = std::mem::take(&mut self.pyramid);
         if let Some(&(_, ws, hs)) = levels.first() {
             pyramid_level(&self.rgb, w, h, ws, hs, &mut cur);
@@ -468,8 +446,7 @@ impl Mtcnn {
             let following = levels.get(k + 1).copied();
             let ran = std::thread::scope(|s| {
                 let next = &mut next;
-                let worker = following
-                    .map(|(_, ws2, hs2)| s.spawn(move || pyramid_level(rgb, w, h, ws2, hs2, next)));
+                let worker = following.map(|(_, ws2, hs2)| s.spawn(move || pyramid_level(rgb, w, h, ws2, hs2, next)));
                 let ran = run_pnet(pnet, &cur, ws, hs, maps);
                 if let Some(Err(panic)) = worker.map(|t| t.join()) {
                     std::panic::resume_unwind(panic);
@@ -524,7 +501,12 @@ impl Mtcnn {
     /// R-Net (`size` 24) or O-Net (48) outputs for `n` upright normalised crops (`crops`: n × size ×
     /// size × 3), from the backend in use: for comparing the native networks with ONNX Runtime.
     /// Returns (name, values) per output.
-    pub fn stage_outputs(&mut self, size: usize, crops: &[f32], n: usize) -> Result<Vec<(&'static str, Vec<f32>)>, RuntimeError> {
+    pub fn stage_outputs(
+        &mut self,
+        size: usize,
+        crops: &[f32],
+        n: usize,
+    ) -> Result<Vec<(&'static str, Vec<f32>)>, RuntimeError> {
         let stage = match size {
             24 => Stage::R,
             48 => Stage::O,
@@ -689,23 +671,21 @@ fn pnet_band(
 }
 
 /// Runs P-Net in ONNX Runtime on one pyramid level (`input`, ws×hs transposed) into `maps` (upright).
-fn run_pnet(session: &ModelSession, input: &[f32], ws: usize, hs: usize, maps: &mut CellMaps) -> Result<(), RuntimeError> {
+fn run_pnet(
+    session: &ModelSession,
+    input: &[f32],
+    ws: usize,
+    hs: usize,
+    maps: &mut CellMaps,
+) -> Result<(), RuntimeError> {
     let err = |e: ort::Error| session.model_error(e);
-    let tensor =
-        ort::value::TensorRef::from_array_view(([1usize, ws, hs, 3], input))
-            .map_err(err)?;
+    let tensor = ort::value::TensorRef::from_array_view(([1usize, ws, hs, 3], input)).map_err(err)?;
     let mut guard = session.lock();
     let out = guard.run(ort::inputs!["input_1" => tensor]).map_err(err)?;
     let (rshape, reg) = out["conv2d_4"].try_extract_tensor::<f32>().map_err(err)?;
     let (pshape, prob) = out["softmax"].try_extract_tensor::<f32>().map_err(err)?;
-    if rshape.len() != 4
-        || pshape.len() != 4
-        || rshape[1] != pshape[1]
-        || rshape[2] != pshape[2]
-    {
-        return Err(session.model_error(format!(
-            "unexpected P-Net output shapes {rshape:?} / {pshape:?}"
-        )));
+    if rshape.len() != 4 || pshape.len() != 4 || rshape[1] != pshape[1] || rshape[2] != pshape[2] {
+        return Err(session.model_error(format!("unexpected P-Net output shapes {rshape:?} / {pshape:?}")));
     }
     // Raw outputs are (1, W', H', k): index (col, row) = image (x, y) cell.
     let (wc, hc) = (pshape[1] as usize, pshape[2] as usize);
@@ -807,11 +787,7 @@ fn nms_impl(c: &[Cand], thr: f64, min: bool) -> Vec<usize> {
             let ww = (bi[2].min(bj[2]) - bi[0].max(bj[0]) + 1.0).max(0.0);
             let hh = (bi[3].min(bj[3]) - bi[1].max(bj[1]) + 1.0).max(0.0);
             let inter = ww * hh;
-            let o = if min {
-                inter / ai.min(area(bj))
-            } else {
-                inter / (ai + area(bj) - inter)
-            };
+            let o = if min { inter / ai.min(area(bj)) } else { inter / (ai + area(bj) - inter) };
             o <= thr
         });
     }
@@ -824,11 +800,7 @@ mod tests {
 
     #[test]
     fn nms_min_and_union() {
-        let c = |b: [f64; 4], s: f64| Cand {
-            b,
-            score: s,
-            reg: [0.0; 4],
-        };
+        let c = |b: [f64; 4], s: f64| Cand { b, score: s, reg: [0.0; 4] };
         let v = [c([0.0, 0.0, 9.0, 9.0], 0.9), c([0.0, 0.0, 4.0, 4.0], 0.8)];
         assert_eq!(nms_impl(&v, 0.7, false), vec![0, 1]);
         assert_eq!(nms_impl(&v, 0.7, true), vec![0]);

@@ -116,7 +116,11 @@ impl Graph {
                 t.float_data
             };
             if data.len() != count {
-                return Err(format!("initializer {} holds {} values for shape {dims:?} (external data is not supported)", t.name, data.len()));
+                return Err(format!(
+                    "initializer {} holds {} values for shape {dims:?} (external data is not supported)",
+                    t.name,
+                    data.len()
+                ));
             }
             weights.insert(t.name, Weight { dims, data });
         }
@@ -211,7 +215,13 @@ mod tests {
                         raw_data: [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect(),
                         ..Default::default()
                     },
-                    TensorProto { dims: vec![2], data_type: FLOAT, name: "b".into(), float_data: vec![0.25, 4.0], ..Default::default() },
+                    TensorProto {
+                        dims: vec![2],
+                        data_type: FLOAT,
+                        name: "b".into(),
+                        float_data: vec![0.25, 4.0],
+                        ..Default::default()
+                    },
                     TensorProto { dims: vec![1], data_type: 7, name: "shape".into(), ..Default::default() },
                 ],
             }),
@@ -232,7 +242,13 @@ mod tests {
     fn short_data_and_garbage_are_errors() {
         let model = ModelProto {
             graph: Some(GraphProto {
-                initializer: vec![TensorProto { dims: vec![3], data_type: FLOAT, name: "w".into(), float_data: vec![1.0], ..Default::default() }],
+                initializer: vec![TensorProto {
+                    dims: vec![3],
+                    data_type: FLOAT,
+                    name: "w".into(),
+                    float_data: vec![1.0],
+                    ..Default::default()
+                }],
                 ..Default::default()
             }),
         };

@@ -274,7 +274,15 @@ pub fn run_band(
         avx2::layer1(w, input, lw, lw - 2, rows_in - 2, rows_pool, pw, &mut scratch.pool1);
         avx2::layer2(w, &scratch.pool1, pw, r1 - r0 + 2, &mut scratch.conv2);
         let s = scratch;
-        avx2::layer3_winograd_heads(w, &s.conv2, r1 - r0, wc, [&mut s.tiles_in, &mut s.tiles_out, &mut s.act3], prob, reg);
+        avx2::layer3_winograd_heads(
+            w,
+            &s.conv2,
+            r1 - r0,
+            wc,
+            [&mut s.tiles_in, &mut s.tiles_out, &mut s.act3],
+            prob,
+            reg,
+        );
     }
 }
 
@@ -519,7 +527,10 @@ pub(super) mod avx2 {
                         for (c, y) in y.iter().enumerate() {
                             let x = 2 * tx + c;
                             if x < wc {
-                                _mm256_storeu_ps(act.add((r * wc + x) * 32 + j * 8), prelu(_mm256_add_ps(*y, bias), slope));
+                                _mm256_storeu_ps(
+                                    act.add((r * wc + x) * 32 + j * 8),
+                                    prelu(_mm256_add_ps(*y, bias), slope),
+                                );
                             }
                         }
                     }
@@ -527,7 +538,8 @@ pub(super) mod avx2 {
             }
             for r in 0..2.min(rows - 2 * ty) {
                 let y = 2 * ty + r;
-                let (act, prob, reg) = (act.add(r * wc * 32), prob.as_mut_ptr().add(y * wc), reg.as_mut_ptr().add(y * wc * 4));
+                let (act, prob, reg) =
+                    (act.add(r * wc * 32), prob.as_mut_ptr().add(y * wc), reg.as_mut_ptr().add(y * wc * 4));
                 let mut x = 0;
                 while x < wc {
                     if x + H <= wc {
@@ -544,7 +556,14 @@ pub(super) mod avx2 {
 
     /// `P` tiles from `tx`: products for position ξ, output channels `16*half .. 16*half+16`.
     #[inline(always)]
-    unsafe fn winograd_block<const P: usize>(w: &PnetWeights, vin: *const f32, vout: *mut f32, tx: usize, xi: usize, half: usize) {
+    unsafe fn winograd_block<const P: usize>(
+        w: &PnetWeights,
+        vin: *const f32,
+        vout: *mut f32,
+        tx: usize,
+        xi: usize,
+        half: usize,
+    ) {
         let u = w.u3.as_ptr().add(xi * 16 * 32 + half * 16);
         let mut acc = [[_mm256_setzero_ps(); 2]; P];
         for c in 0..16 {

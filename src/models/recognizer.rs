@@ -102,7 +102,13 @@ impl Recognizer {
 pub fn input_tensor(family: RecognizerFamily, frame: &PackedFrame, kps: &[[f32; 2]; 5]) -> Vec<f32> {
     match family {
         RecognizerFamily::ArcfaceGhost => {
-            let crop = warp_affine_packed(frame, &ghost_224_transform(kps).0, GHOST_CROP_SIZE, GHOST_CROP_SIZE, Border::Replicate);
+            let crop = warp_affine_packed(
+                frame,
+                &ghost_224_transform(kps).0,
+                GHOST_CROP_SIZE,
+                GHOST_CROP_SIZE,
+                Border::Replicate,
+            );
             halve_align_corners_normalised(&crop)
         }
         RecognizerFamily::ArcfaceW600k => {

@@ -26,18 +26,12 @@ pub struct Scrfd {
 }
 
 fn specs(batched: bool) -> (Vec<TensorSpec>, Vec<TensorSpec>) {
-    let input = vec![TensorSpec::new(
-        &[],
-        &[Dim::Any, Dim::Fixed(3), Dim::Any, Dim::Any],
-    )];
+    let input = vec![TensorSpec::new(&[], &[Dim::Any, Dim::Fixed(3), Dim::Any, Dim::Any])];
     let mut outputs = Vec::new();
     for k in [1, 4, 10] {
         for _ in STRIDES {
-            let dims: &[Dim] = if batched {
-                &[Dim::Fixed(1), Dim::Any, Dim::Fixed(k)]
-            } else {
-                &[Dim::Any, Dim::Fixed(k)]
-            };
+            let dims: &[Dim] =
+                if batched { &[Dim::Fixed(1), Dim::Any, Dim::Fixed(k)] } else { &[Dim::Any, Dim::Fixed(k)] };
             outputs.push(TensorSpec::new(&[], dims));
         }
     }
@@ -69,17 +63,11 @@ impl Scrfd {
         let fixed = (dims[2] > 0 && dims[3] > 0).then(|| (dims[3] as usize, dims[2] as usize));
         if let Some((w, h)) = fixed {
             if w % 32 != 0 || h % 32 != 0 {
-                return Err(session
-                    .model_error(format!("fixed input size {w}x{h} is not a multiple of 32")));
+                return Err(session.model_error(format!("fixed input size {w}x{h} is not a multiple of 32")));
             }
         }
         let input_name = session.inputs[0].name.clone();
-        Ok(Scrfd {
-            session,
-            input_name,
-            fixed,
-            input: Vec::new(),
-        })
+        Ok(Scrfd { session, input_name, fixed, input: Vec::new() })
     }
 
     /// Network input size (width, height) used for the given parameters.
@@ -91,11 +79,7 @@ impl Scrfd {
     }
 
     /// Runs the detector on a frame.
-    pub fn detect(
-        &mut self,
-        frame: &PackedFrame,
-        params: &DetectorParams,
-    ) -> Result<Vec<Detection>, RuntimeError> {
+    pub fn detect(&mut self, frame: &PackedFrame, params: &DetectorParams) -> Result<Vec<Detection>, RuntimeError> {
         if frame.width == 0 || frame.height == 0 {
             return Ok(Vec::new());
         }
@@ -115,25 +99,16 @@ impl Scrfd {
         let run_err = |e: ort::Error| session.model_error(e);
         let mut candidates: Vec<Detection> = Vec::new();
         {
-            let tensor = ort::value::TensorRef::from_array_view((
-                [1usize, 3, net_h, net_w],
-                &self.input[..],
-            ))
-            .map_err(run_err)?;
-            let mut guard = session.lock();
-            let outputs = guard
-                .run(ort::inputs![self.input_name.as_str() => tensor])
+            let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, net_h, net_w], &self.input[..]))
                 .map_err(run_err)?;
+            let mut guard = session.lock();
+            let outputs = guard.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(run_err)?;
             for (si, &s) in STRIDES.iter().enumerate() {
                 let (cols, rows) = (net_w / s, net_h / s);
                 let n = cols * rows * 2;
                 let (_, scores) = outputs[si].try_extract_tensor::<f32>().map_err(run_err)?;
-                let (_, boxes) = outputs[3 + si]
-                    .try_extract_tensor::<f32>()
-                    .map_err(run_err)?;
-                let (_, kps) = outputs[6 + si]
-                    .try_extract_tensor::<f32>()
-                    .map_err(run_err)?;
+                let (_, boxes) = outputs[3 + si].try_extract_tensor::<f32>().map_err(run_err)?;
+                let (_, kps) = outputs[6 + si].try_extract_tensor::<f32>().map_err(run_err)?;
                 if scores.len() < n || boxes.len() < n * 4 || kps.len() < n * 10 {
                     return Err(session.model_error(format!(
                         "stride {s} outputs hold {}/{}/{} values, expected {n}/{}/{} for a {net_w}x{net_h} input",
@@ -161,22 +136,15 @@ impl Scrfd {
                     ];
                     let mut keypoints = [[0f32; 2]; 5];
                     for (k, p) in keypoints.iter_mut().enumerate() {
-                        *p = [
-                            (cx + o[2 * k] * sf) / scale,
-                            (cy + o[2 * k + 1] * sf) / scale,
-                        ];
+                        *p = [(cx + o[2 * k] * sf) / scale, (cy + o[2 * k + 1] * sf) / scale];
                     }
-                    candidates.push(Detection {
-                        bbox,
-                        keypoints,
-                        score,
-                    });
+                    candidates.push(Detection { bbox, keypoints, score });
                 }
             }
         }
-        let boxes: Vec<BoxF> = candidates.iter().map(|d| BoxF::new(d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3])).collect();
+        let boxes: Vec<BoxF> =
+            candidates.iter().map(|d| BoxF::new(d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3])).collect();
         let scores: Vec<f32> = candidates.iter().map(|d| d.score).collect();
         Ok(nms(&boxes, &scores, params.nms_threshold).into_iter().map(|i| candidates[i].clone()).collect())
     }
 }
-

@@ -129,10 +129,17 @@ impl StageNet {
                 break;
             }
             let conv = next(t, "Conv")?;
-            let w = graph.weight(conv, 1).ok_or_else(|| format!("{}: weights are not a float initializer", conv.name))?;
+            let w =
+                graph.weight(conv, 1).ok_or_else(|| format!("{}: weights are not a float initializer", conv.name))?;
             let b = graph.weight(conv, 2).ok_or_else(|| format!("{}: bias is not a float initializer", conv.name))?;
             let (oc, k) = (w.dims[0], w.dims.get(2).copied().unwrap_or(0));
-            if !conv.is_plain_conv() || w.dims.len() != 4 || w.dims[1] != channels || w.dims[3] != k || k > side || b.data.len() != oc {
+            if !conv.is_plain_conv()
+                || w.dims.len() != 4
+                || w.dims[1] != channels
+                || w.dims[3] != k
+                || k > side
+                || b.data.len() != oc
+            {
                 return Err(format!("{}: not a plain {channels}-channel convolution fitting {side}x{side}", conv.name));
             }
             let prelu = next(&conv.outputs[0], "PRelu")?;
@@ -162,7 +169,9 @@ impl StageNet {
                     };
                     let ceil = matches!(p.attribute("ceil_mode"), Some(Attribute::Int(c)) if *c != 0);
                     match (ks, st) {
-                        (Some(&[a, b]), Some(&[c, d])) if a == b && c == d && a > 0 && c > 0 && !ceil && (a as usize) <= side => {
+                        (Some(&[a, b]), Some(&[c, d]))
+                            if a == b && c == d && a > 0 && c > 0 && !ceil && (a as usize) <= side =>
+                        {
                             let pl = Pool { k: a as usize, s: c as usize, same_upper };
                             side = pl.out(side);
                             pool = Some(pl);
@@ -196,12 +205,20 @@ impl StageNet {
                 for c in 0..channels {
                     for o in 0..d {
                         // Flatten index (i = transposed row = upright x, j = upright y).
-                        dw[((j * side + i) * channels + c) * d_pad + o] = w.data[((i * side + j) * channels + c) * d + o];
+                        dw[((j * side + i) * channels + c) * d_pad + o] =
+                            w.data[((i * side + j) * channels + c) * d + o];
                     }
                 }
             }
         }
-        let dense = ConvLayer { k: side, ic: channels, oc_pad: d_pad, w: dw, b: padded(&bias.data, d_pad), slope: Some(padded(&slope.data, d_pad)) };
+        let dense = ConvLayer {
+            k: side,
+            ic: channels,
+            oc_pad: d_pad,
+            w: dw,
+            b: padded(&bias.data, d_pad),
+            slope: Some(padded(&slope.data, d_pad)),
+        };
         // Heads: every consumer of the dense output is MatMul [D, h] + Add [h] (+ Softmax).
         let t = prelu.outputs[0].as_str();
         let heads_nodes = users.get(t).cloned().unwrap_or_default();
@@ -212,13 +229,23 @@ impl StageNet {
         let mut parts = Vec::new();
         let mut offset = 0;
         for h in heads_nodes {
-            let w = graph.weight(h, 1).filter(|w| w.dims.len() == 2 && w.dims[0] == d).ok_or_else(|| format!("{}: weights are not [{d}, _]", h.name))?;
+            let w = graph
+                .weight(h, 1)
+                .filter(|w| w.dims.len() == 2 && w.dims[0] == d)
+                .ok_or_else(|| format!("{}: weights are not [{d}, _]", h.name))?;
             let n = w.dims[1];
             let add = next(&h.outputs[0], "Add")?;
-            let b = graph.weight(add, 1).filter(|b| b.data.len() == n).ok_or_else(|| format!("{}: bias missing", add.name))?;
+            let b = graph
+                .weight(add, 1)
+                .filter(|b| b.data.len() == n)
+                .ok_or_else(|| format!("{}: bias missing", add.name))?;
             let (name, softmax) = match users.get(add.outputs[0].as_str()).map(Vec::as_slice) {
                 None | Some([]) => (add.outputs[0].clone(), false),
-                Some([s]) if s.op_type == "Softmax" && matches!(s.attribute("axis"), Some(Attribute::Int(1 | -1)) | None) => (s.outputs[0].clone(), true),
+                Some([s])
+                    if s.op_type == "Softmax" && matches!(s.attribute("axis"), Some(Attribute::Int(1 | -1)) | None) =>
+                {
+                    (s.outputs[0].clone(), true)
+                }
                 _ => return Err(format!("{} feeds something other than a softmax", add.name)),
             };
             outputs.push(HeadOutput { name, offset, len: n, softmax });
@@ -315,7 +342,15 @@ impl StageNet {
         sc.heads.resize(n * self.heads.oc_pad, 0.0);
         unsafe {
             avx2::dense(&self.dense, sc.feats.as_ptr(), feat_len, self.last, last, n, sc.dense.as_mut_ptr());
-            avx2::dense(&self.heads, sc.dense.as_ptr(), self.dense.oc_pad, 1, self.dense.oc_pad, n, sc.heads.as_mut_ptr());
+            avx2::dense(
+                &self.heads,
+                sc.dense.as_ptr(),
+                self.dense.oc_pad,
+                1,
+                self.dense.oc_pad,
+                n,
+                sc.heads.as_mut_ptr(),
+            );
         }
         for k in 0..n {
             let h = &sc.heads[k * self.heads.oc_pad..];
@@ -378,7 +413,14 @@ mod avx2 {
     /// Output channels `16*ob .. 16*ob+16` of `P` output pixels whose receptive fields start at
     /// `src[p]` (input rows `iw` pixels of `stride` floats) into `dst[p]`.
     #[inline(always)]
-    unsafe fn block<const P: usize>(l: &ConvLayer, ob: usize, src: [*const f32; P], iw: usize, stride: usize, dst: [*mut f32; P]) {
+    unsafe fn block<const P: usize>(
+        l: &ConvLayer,
+        ob: usize,
+        src: [*const f32; P],
+        iw: usize,
+        stride: usize,
+        dst: [*mut f32; P],
+    ) {
         let b = l.b.as_ptr().add(ob * 16);
         let mut acc = [[_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8))]; P];
         for ky in 0..l.k {
@@ -435,7 +477,15 @@ mod avx2 {
     /// A layer whose kernel covers the whole `side`×`side` map, for `n` maps `map_len` floats apart:
     /// one output pixel each (`oc_pad` floats), crops blocked like pixels.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dense(l: &ConvLayer, src: *const f32, map_len: usize, side: usize, stride: usize, n: usize, dst: *mut f32) {
+    pub(super) unsafe fn dense(
+        l: &ConvLayer,
+        src: *const f32,
+        map_len: usize,
+        side: usize,
+        stride: usize,
+        n: usize,
+        dst: *mut f32,
+    ) {
         const P: usize = 6;
         for ob in 0..l.oc_pad / 16 {
             let mut k = 0;

@@ -82,10 +82,12 @@ fn create_environment() -> Result<ort::environment::Environment, RuntimeError> {
         }
         match ort::init_from(&candidate.path) {
             Ok(builder) => {
-                return builder
-                    .with_name("gst-ghost")
-                    .build()
-                    .map_err(|e| RuntimeError::Library(format!("{} loaded but the environment failed: {e}", candidate.path.display())));
+                return builder.with_name("gst-ghost").build().map_err(|e| {
+                    RuntimeError::Library(format!(
+                        "{} loaded but the environment failed: {e}",
+                        candidate.path.display()
+                    ))
+                });
             }
             Err(e) => failures.push(format!("{} ({}): {e}", candidate.path.display(), candidate.origin)),
         }

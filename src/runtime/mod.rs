@@ -8,7 +8,7 @@ mod contract;
 mod library;
 mod session;
 
-pub use contract::{Dim, TensorSpec, TensorSig};
+pub use contract::{Dim, TensorSig, TensorSpec};
 pub use library::{candidate_libraries, environment, LibraryCandidate};
 pub use session::{load_session, ModelSession, SessionOptions};
 
@@ -39,18 +39,9 @@ pub enum RuntimeError {
     #[error("model file {path}: {message}")]
     Model { path: String, message: String },
     #[error("execution provider {provider} is not available for {path}: {message}")]
-    Provider {
-        provider: String,
-        path: String,
-        message: String,
-    },
+    Provider { provider: String, path: String, message: String },
     #[error("model file {path} does not match the {role} contract: expected {expected}; found {found}")]
-    Contract {
-        path: String,
-        role: String,
-        expected: String,
-        found: String,
-    },
+    Contract { path: String, role: String, expected: String, found: String },
     #[error("inference failed on {path}: {message}")]
     Run { path: String, message: String },
 }

@@ -28,7 +28,13 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { provider: ExecutionProvider::Auto, device_id: 0, threads: 0, trt_cache_dir: None, intra_op_spinning: true }
+        Self {
+            provider: ExecutionProvider::Auto,
+            device_id: 0,
+            threads: 0,
+            trt_cache_dir: None,
+            intra_op_spinning: true,
+        }
     }
 }
 
@@ -151,7 +157,10 @@ fn create(path: &Path, options: &SessionOptions) -> Result<ModelSession, Runtime
         ExecutionProvider::Auto => {
             let available = ep::CUDA::is_available().unwrap_or(false);
             if !available {
-                fallback_reason = Some("this ONNX Runtime library has no CUDA provider (install onnxruntime-gpu for GPU inference)".to_string());
+                fallback_reason = Some(
+                    "this ONNX Runtime library has no CUDA provider (install onnxruntime-gpu for GPU inference)"
+                        .to_string(),
+                );
             } else {
                 match builder.with_execution_providers([cuda(options.device_id).error_on_failure()]) {
                     Ok(b) => {

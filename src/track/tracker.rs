@@ -182,7 +182,8 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
     let inter = iw * ih;
-    let union = (a[2] - a[0]).max(0.0) * (a[3] - a[1]).max(0.0) + (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0) - inter;
+    let union =
+        (a[2] - a[0]).max(0.0) * (a[3] - a[1]).max(0.0) + (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0) - inter;
     if union > 0.0 {
         inter / union
     } else {
@@ -357,7 +358,14 @@ impl<T: Clone> Tracker<T> {
             let id = self.next_id;
             self.next_id += 1;
             let mut history = VecDeque::new();
-            history.push_back(Step { frame, prior: state, post: state, measured: Some(d), payload: payload.clone(), payload_detection: d });
+            history.push_back(Step {
+                frame,
+                prior: state,
+                post: state,
+                measured: Some(d),
+                payload: payload.clone(),
+                payload_detection: d,
+            });
             self.tracks.push(Track { id, state, hits: 1, misses: 0, dead: false, last: (payload, d), history });
         }
 
@@ -393,7 +401,8 @@ impl<T: Clone> Tracker<T> {
             let idx = (k - first.frame) as usize;
             let step = &t.history[idx];
             let (bbox, mut keypoints) = {
-                let (filtered, priors): (Vec<_>, Vec<_>) = t.history.iter().skip(idx).map(|s| (s.post, s.prior)).unzip();
+                let (filtered, priors): (Vec<_>, Vec<_>) =
+                    t.history.iter().skip(idx).map(|s| (s.post, s.prior)).unzip();
                 unpack(&fixed_lag(&filtered, &priors, 0))
             };
             let mut bbox = bbox;

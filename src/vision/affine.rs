@@ -101,10 +101,7 @@ mod tests {
     fn invert_matches_hand_values() {
         // GHOST-FACTS §2.1: M = [[128/224,0,32],[0,128/224,32]] has inverse [[1.75,0,-56],[0,1.75,-56]].
         let m = Affine2([128.0 / 224.0, 0.0, 32.0, 0.0, 128.0 / 224.0, 32.0]);
-        assert!(close(
-            &m.invert().unwrap(),
-            &Affine2([1.75, 0.0, -56.0, 0.0, 1.75, -56.0])
-        ));
+        assert!(close(&m.invert().unwrap(), &Affine2([1.75, 0.0, -56.0, 0.0, 1.75, -56.0])));
         let r = Affine2([0.8, -0.3, 5.5, 0.25, 0.9, -3.2]);
         assert!(close(&r.then(&r.invert().unwrap()), &Affine2::identity()));
     }
@@ -113,9 +110,7 @@ mod tests {
     fn singular_is_none() {
         assert!(Affine2([1.0, 2.0, 0.0, 2.0, 4.0, 1.0]).invert().is_none());
         assert!(Affine2([0.0; 6]).invert().is_none());
-        assert!(Affine2([f64::NAN, 0.0, 0.0, 0.0, 1.0, 0.0])
-            .invert()
-            .is_none());
+        assert!(Affine2([f64::NAN, 0.0, 0.0, 0.0, 1.0, 0.0]).invert().is_none());
         assert!(Affine2::scale(1e-4, 1e-4).invert().is_some());
     }
 

@@ -2,16 +2,10 @@
 
 use super::image::{MaskF32, RgbImage};
 
-const RGB2XYZ: [[f32; 3]; 3] = [
-    [0.412453, 0.357580, 0.180423],
-    [0.212671, 0.715160, 0.072169],
-    [0.019334, 0.119193, 0.950227],
-];
-const XYZ2RGB: [[f32; 3]; 3] = [
-    [3.240479, -1.53715, -0.498535],
-    [-0.969256, 1.875991, 0.041556],
-    [0.055648, -0.204043, 1.057311],
-];
+const RGB2XYZ: [[f32; 3]; 3] =
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]];
+const XYZ2RGB: [[f32; 3]; 3] =
+    [[3.240479, -1.53715, -0.498535], [-0.969256, 1.875991, 0.041556], [0.055648, -0.204043, 1.057311]];
 const XN: f32 = 0.950456;
 const ZN: f32 = 1.088754;
 
@@ -53,32 +47,16 @@ pub fn rgb_to_lab(rgb: [u8; 3]) -> [f32; 3] {
     let l = rgb.map(|c| srgb_to_linear(c as f32 / 255.0));
     let xyz = RGB2XYZ.map(|r| r[0] * l[0] + r[1] * l[1] + r[2] * l[2]);
     let (fx, fy, fz) = (lab_f(xyz[0] / XN), lab_f(xyz[1]), lab_f(xyz[2] / ZN));
-    let lstar = if xyz[1] > 0.008856 {
-        116.0 * fy - 16.0
-    } else {
-        903.3 * xyz[1]
-    };
+    let lstar = if xyz[1] > 0.008856 { 116.0 * fy - 16.0 } else { 903.3 * xyz[1] };
     [lstar, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 }
 
 /// Float CIE Lab → sRGB8 (inverse of [`rgb_to_lab`], rounded and clamped like `COLOR_Lab2RGB`).
 pub fn lab_to_rgb(lab: [f32; 3]) -> [u8; 3] {
     let fy = (lab[0] + 16.0) / 116.0;
-    let y = if lab[0] > 7.9996 {
-        fy * fy * fy
-    } else {
-        lab[0] / 903.3
-    };
-    let fy = if lab[0] > 7.9996 {
-        fy
-    } else {
-        7.787 * y + 16.0 / 116.0
-    };
-    let xyz = [
-        lab_finv(fy + lab[1] / 500.0) * XN,
-        y,
-        lab_finv(fy - lab[2] / 200.0) * ZN,
-    ];
+    let y = if lab[0] > 7.9996 { fy * fy * fy } else { lab[0] / 903.3 };
+    let fy = if lab[0] > 7.9996 { fy } else { 7.787 * y + 16.0 / 116.0 };
+    let xyz = [lab_finv(fy + lab[1] / 500.0) * XN, y, lab_finv(fy - lab[2] / 200.0) * ZN];
     XYZ2RGB.map(|r| {
         let v = linear_to_srgb((r[0] * xyz[0] + r[1] * xyz[1] + r[2] * xyz[2]).clamp(0.0, 1.0));
         (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8
@@ -88,11 +66,7 @@ pub fn lab_to_rgb(lab: [f32; 3]) -> [u8; 3] {
 /// OpenCV's 8-bit Lab encoding of a float Lab value: `(round(L*255/100), round(a+128), round(b+128))`.
 pub fn lab_to_cv8(lab: [f32; 3]) -> [u8; 3] {
     let q = |v: f32| (v + 0.5).clamp(0.0, 255.0) as u8;
-    [
-        q(lab[0] * 255.0 / 100.0),
-        q(lab[1] + 128.0),
-        q(lab[2] + 128.0),
-    ]
+    [q(lab[0] * 255.0 / 100.0), q(lab[1] + 128.0), q(lab[2] + 128.0)]
 }
 
 /// Mask-weighted per-channel mean and standard deviation of Lab values.
@@ -131,16 +105,9 @@ pub fn reinhard_transfer_whole(src: &mut RgbImage, reference: &RgbImage, mask: &
 }
 
 fn transfer(src: &mut RgbImage, reference: &RgbImage, mask: &MaskF32, blend_by_mask: bool) {
-    assert!(
-        src.width == reference.width && src.height == reference.height,
-        "reinhard_transfer: size mismatch"
-    );
-    assert!(
-        src.width == mask.width && src.height == mask.height,
-        "reinhard_transfer: mask size mismatch"
-    );
-    let (Some((ms, ss)), Some((mr, sr))) = (lab_stats(src, mask), lab_stats(reference, mask))
-    else {
+    assert!(src.width == reference.width && src.height == reference.height, "reinhard_transfer: size mismatch");
+    assert!(src.width == mask.width && src.height == mask.height, "reinhard_transfer: mask size mismatch");
+    let (Some((ms, ss)), Some((mr, sr))) = (lab_stats(src, mask), lab_stats(reference, mask)) else {
         return;
     };
     let gain = [0, 1, 2].map(|c| if ss[c] > 1e-6 { sr[c] / ss[c] } else { 1.0 });
@@ -171,16 +138,10 @@ mod tests {
             let rgb = [r[0] as u8, r[1] as u8, r[2] as u8];
             let want = [r[3] as u8, r[4] as u8, r[5] as u8];
             let got = lab_to_cv8(rgb_to_lab(rgb));
-            assert!(
-                (0..3).all(|c| got[c].abs_diff(want[c]) <= 1),
-                "{rgb:?}: {got:?} vs {want:?}"
-            );
+            assert!((0..3).all(|c| got[c].abs_diff(want[c]) <= 1), "{rgb:?}: {got:?} vs {want:?}");
             // Float round trip is (near) lossless.
             let back = lab_to_rgb(rgb_to_lab(rgb));
-            assert!(
-                (0..3).all(|c| back[c].abs_diff(rgb[c]) <= 1),
-                "{rgb:?} → {back:?}"
-            );
+            assert!((0..3).all(|c| back[c].abs_diff(rgb[c]) <= 1), "{rgb:?} → {back:?}");
         }
         let w = rgb_to_lab([255, 255, 255]);
         assert!((w[0] - 100.0).abs() < 0.01 && w[1].abs() < 0.01 && w[2].abs() < 0.01);
@@ -192,16 +153,8 @@ mod tests {
         let mut src = RgbImage::new(w, h);
         let mut reference = RgbImage::new(w, h);
         for i in 0..w * h {
-            src.data[i * 3..i * 3 + 3].copy_from_slice(&[
-                (60 + i % 40) as u8,
-                90,
-                (100 + i % 17) as u8,
-            ]);
-            reference.data[i * 3..i * 3 + 3].copy_from_slice(&[
-                (150 + i % 60) as u8,
-                120,
-                (70 + i % 23) as u8,
-            ]);
+            src.data[i * 3..i * 3 + 3].copy_from_slice(&[(60 + i % 40) as u8, 90, (100 + i % 17) as u8]);
+            reference.data[i * 3..i * 3 + 3].copy_from_slice(&[(150 + i % 60) as u8, 120, (70 + i % 23) as u8]);
         }
         let mut mask = MaskF32::new(w, h);
         mask.data[..w * h / 2].fill(1.0);
@@ -210,18 +163,8 @@ mod tests {
         let (m1, s1) = lab_stats(&src, &mask).unwrap();
         let (m2, s2) = lab_stats(&reference, &mask).unwrap();
         for c in 0..3 {
-            assert!(
-                (m1[c] - m2[c]).abs() < 1.0,
-                "mean {c}: {} vs {}",
-                m1[c],
-                m2[c]
-            );
-            assert!(
-                (s1[c] - s2[c]).abs() < 1.0,
-                "std {c}: {} vs {}",
-                s1[c],
-                s2[c]
-            );
+            assert!((m1[c] - m2[c]).abs() < 1.0, "mean {c}: {} vs {}", m1[c], m2[c]);
+            assert!((s1[c] - s2[c]).abs() < 1.0, "std {c}: {} vs {}", s1[c], s2[c]);
         }
         assert_eq!(&src.data[w * h / 2 * 3..], &before.data[w * h / 2 * 3..]);
     }

@@ -294,8 +294,14 @@ mod tests {
         // The TEST_MODELS.md cases: gen wide/tgt test → −24, gen test/tgt wide → +24.
         assert_eq!(landmark_offset(&wide(), &t), -24.0);
         assert_eq!(landmark_offset(&t, &wide()), 24.0);
-        assert_eq!(MaskParams::from_offset(-24.0), MaskParams { erode: -5, sigma_x: 5.0, sigma_y: 10.0, eyebrow_mod: 0.5 });
-        assert_eq!(MaskParams::from_offset(24.0), MaskParams { erode: 15, sigma_x: 15.0, sigma_y: 10.0, eyebrow_mod: 2.7 });
+        assert_eq!(
+            MaskParams::from_offset(-24.0),
+            MaskParams { erode: -5, sigma_x: 5.0, sigma_y: 10.0, eyebrow_mod: 0.5 }
+        );
+        assert_eq!(
+            MaskParams::from_offset(24.0),
+            MaskParams { erode: 15, sigma_x: 15.0, sigma_y: 10.0, eyebrow_mod: 2.7 }
+        );
         // Known offsets from synthetic shifts of the generated face's left contour (3 points).
         for (dx, want) in [(0.9f32, 5), (1.5, 10), (1.9, 10), (2.1, 15), (0.0, 5), (-2.0, 5)] {
             let gen = shifted(dx, 0.0);

@@ -19,11 +19,8 @@ pub fn convex_hull(points: &[[i32; 2]]) -> Vec<[i32; 2]> {
     let mut h: Vec<[i32; 2]> = Vec::with_capacity(2 * p.len());
     for pass in 0..2 {
         let start = h.len();
-        let iter: Box<dyn Iterator<Item = &[i32; 2]>> = if pass == 0 {
-            Box::new(p.iter())
-        } else {
-            Box::new(p.iter().rev())
-        };
+        let iter: Box<dyn Iterator<Item = &[i32; 2]>> =
+            if pass == 0 { Box::new(p.iter()) } else { Box::new(p.iter().rev()) };
         for &q in iter {
             while h.len() >= start + 2 && cross(h[h.len() - 2], h[h.len() - 1], q) <= 0 {
                 h.pop();
@@ -107,20 +104,8 @@ pub fn fill_convex_poly(m: &mut GrayImage, poly: &[[i32; 2]], value: u8) {
         ye: i64,
     }
     let mut edge = [
-        Edge {
-            idx: imin,
-            di: 1,
-            x: -ONE,
-            dx: 0,
-            ye: ymin as i64,
-        },
-        Edge {
-            idx: imin,
-            di: n - 1,
-            x: -ONE,
-            dx: 0,
-            ye: ymin as i64,
-        },
+        Edge { idx: imin, di: 1, x: -ONE, dx: 0, ye: ymin as i64 },
+        Edge { idx: imin, di: n - 1, x: -ONE, dx: 0, ye: ymin as i64 },
     ];
     let mut edges = n as i64;
     let mut y = ymin as i64;
@@ -154,11 +139,7 @@ pub fn fill_convex_poly(m: &mut GrayImage, poly: &[[i32; 2]], value: u8) {
             break;
         }
         if y >= 0 {
-            let (l, r) = if edge[0].x > edge[1].x {
-                (1, 0)
-            } else {
-                (0, 1)
-            };
+            let (l, r) = if edge[0].x > edge[1].x { (1, 0) } else { (0, 1) };
             let x1 = (edge[l].x + (ONE >> 1)) >> SHIFT;
             let x2 = (edge[r].x + (ONE >> 1)) >> SHIFT;
             if x2 >= 0 && x1 < w {
@@ -185,16 +166,7 @@ mod tests {
 
     #[test]
     fn hull_basic() {
-        let pts = [
-            [0, 0],
-            [4, 0],
-            [4, 4],
-            [0, 4],
-            [2, 2],
-            [2, 0],
-            [4, 4],
-            [1, 3],
-        ];
+        let pts = [[0, 0], [4, 0], [4, 4], [0, 4], [2, 2], [2, 0], [4, 4], [1, 3]];
         assert_eq!(convex_hull(&pts), vec![[0, 0], [4, 0], [4, 4], [0, 4]]);
         assert_eq!(convex_hull(&[[1, 1], [1, 1]]), vec![[1, 1]]);
         assert_eq!(convex_hull(&[[0, 0], [1, 1], [2, 2]]), vec![[0, 0], [2, 2]]);
@@ -202,16 +174,10 @@ mod tests {
 
     #[test]
     fn fill_matches_opencv() {
-        let polys: Vec<Vec<[i32; 2]>> =
-            rows(include_str!("../../tests/data/vision/fillpoly_polys.txt"))
-                .iter()
-                .map(|r| {
-                    r[1..]
-                        .chunks(2)
-                        .map(|c| [c[0] as i32, c[1] as i32])
-                        .collect()
-                })
-                .collect();
+        let polys: Vec<Vec<[i32; 2]>> = rows(include_str!("../../tests/data/vision/fillpoly_polys.txt"))
+            .iter()
+            .map(|r| r[1..].chunks(2).map(|c| [c[0] as i32, c[1] as i32]).collect())
+            .collect();
         let spans = rows(include_str!("../../tests/data/vision/fillpoly_spans.txt"));
         for (pi, poly) in polys.iter().enumerate() {
             let mut want = GrayImage::new(224, 224);
@@ -221,18 +187,8 @@ mod tests {
             }
             let mut got = GrayImage::new(224, 224);
             fill_convex_poly(&mut got, poly, 255);
-            let inter = got
-                .data
-                .iter()
-                .zip(&want.data)
-                .filter(|(a, b)| **a == 255 && **b == 255)
-                .count();
-            let union = got
-                .data
-                .iter()
-                .zip(&want.data)
-                .filter(|(a, b)| **a == 255 || **b == 255)
-                .count();
+            let inter = got.data.iter().zip(&want.data).filter(|(a, b)| **a == 255 && **b == 255).count();
+            let union = got.data.iter().zip(&want.data).filter(|(a, b)| **a == 255 || **b == 255).count();
             let iou = inter as f64 / union as f64;
             if pi < 3 {
                 assert_eq!(got, want, "poly {pi} must match exactly (iou {iou})");
@@ -242,12 +198,7 @@ mod tests {
             // Filling the hull of the vertices gives the same result as the polygon itself.
             let mut viah = GrayImage::new(224, 224);
             fill_convex_poly(&mut viah, &convex_hull(poly), 255);
-            let diff = viah
-                .data
-                .iter()
-                .zip(&got.data)
-                .filter(|(a, b)| a != b)
-                .count();
+            let diff = viah.data.iter().zip(&got.data).filter(|(a, b)| a != b).count();
             assert!(diff <= 4, "poly {pi}: hull fill differs in {diff} px");
         }
     }

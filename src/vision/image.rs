@@ -11,25 +11,13 @@ pub struct RgbImage {
 impl RgbImage {
     /// Black image of the given size.
     pub fn new(width: usize, height: usize) -> Self {
-        Self {
-            width,
-            height,
-            data: vec![0; width * height * 3],
-        }
+        Self { width, height, data: vec![0; width * height * 3] }
     }
 
     /// Wraps existing RGB8 data; panics if `data.len() != width * height * 3`.
     pub fn from_raw(width: usize, height: usize, data: Vec<u8>) -> Self {
-        assert_eq!(
-            data.len(),
-            width * height * 3,
-            "RgbImage::from_raw: wrong buffer length"
-        );
-        Self {
-            width,
-            height,
-            data,
-        }
+        assert_eq!(data.len(), width * height * 3, "RgbImage::from_raw: wrong buffer length");
+        Self { width, height, data }
     }
 
     /// Pixel at (x, y) as [R, G, B]; panics when out of bounds.
@@ -66,25 +54,13 @@ pub struct GrayImage {
 impl GrayImage {
     /// All-zero image.
     pub fn new(width: usize, height: usize) -> Self {
-        Self {
-            width,
-            height,
-            data: vec![0; width * height],
-        }
+        Self { width, height, data: vec![0; width * height] }
     }
 
     /// Wraps existing data; panics if `data.len() != width * height`.
     pub fn from_raw(width: usize, height: usize, data: Vec<u8>) -> Self {
-        assert_eq!(
-            data.len(),
-            width * height,
-            "GrayImage::from_raw: wrong buffer length"
-        );
-        Self {
-            width,
-            height,
-            data,
-        }
+        assert_eq!(data.len(), width * height, "GrayImage::from_raw: wrong buffer length");
+        Self { width, height, data }
     }
 
     /// Value at (x, y); panics when out of bounds.
@@ -96,11 +72,7 @@ impl GrayImage {
 
     /// Converts to a float mask in 0..1 (`v / 255`).
     pub fn to_mask(&self) -> MaskF32 {
-        MaskF32 {
-            width: self.width,
-            height: self.height,
-            data: self.data.iter().map(|&v| v as f32 / 255.0).collect(),
-        }
+        MaskF32 { width: self.width, height: self.height, data: self.data.iter().map(|&v| v as f32 / 255.0).collect() }
     }
 }
 
@@ -115,25 +87,13 @@ pub struct MaskF32 {
 impl MaskF32 {
     /// All-zero mask.
     pub fn new(width: usize, height: usize) -> Self {
-        Self {
-            width,
-            height,
-            data: vec![0.0; width * height],
-        }
+        Self { width, height, data: vec![0.0; width * height] }
     }
 
     /// Wraps existing data; panics if `data.len() != width * height`.
     pub fn from_raw(width: usize, height: usize, data: Vec<f32>) -> Self {
-        assert_eq!(
-            data.len(),
-            width * height,
-            "MaskF32::from_raw: wrong buffer length"
-        );
-        Self {
-            width,
-            height,
-            data,
-        }
+        assert_eq!(data.len(), width * height, "MaskF32::from_raw: wrong buffer length");
+        Self { width, height, data }
     }
 
     /// Value at (x, y); panics when out of bounds.

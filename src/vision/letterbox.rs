@@ -23,14 +23,7 @@ pub fn letterbox_packed(src: &PackedFrame, dst_w: usize, dst_h: usize) -> (RgbIm
     // At least one pixel: a very thin frame must not collapse to nothing (and a zero scale).
     let (new_w, new_h) = (new_w.clamp(1, dst_w), new_h.clamp(1, dst_h));
     let scale = new_h as f64 / src.height as f64;
-    resize_packed_into(
-        src,
-        new_w,
-        new_h,
-        Filter::Bilinear,
-        &mut canvas.data,
-        dst_w * 3,
-    );
+    resize_packed_into(src, new_w, new_h, Filter::Bilinear, &mut canvas.data, dst_w * 3);
     (canvas, scale)
 }
 

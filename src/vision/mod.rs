@@ -31,7 +31,6 @@ pub use nms::{nms, BoxF};
 pub use pixel::{pack_rgb, unpack_rgb, PackedFrame, PackedFrameMut, PixelLayout, Rect};
 pub use resize::{resize_mask, resize_rgb, Filter};
 pub use similarity::{
-    best_template_fit, scaled_template, umeyama, ARCFACE_112_V1, ARCFACE_112_V2, FFHQ_512,
-    GHOST_TEMPLATES_112,
+    best_template_fit, scaled_template, umeyama, ARCFACE_112_V1, ARCFACE_112_V2, FFHQ_512, GHOST_TEMPLATES_112,
 };
 pub use warp::{composite_packed, warp_affine_mask, warp_affine_packed, warp_affine_rgb, Border};

@@ -49,16 +49,10 @@ impl BoxF {
 /// Returns kept indices in descending score order; equal scores keep input order (numpy's order there is
 /// unspecified). NaN scores sort last. Panics if `boxes` and `scores` differ in length.
 pub fn nms(boxes: &[BoxF], scores: &[f32], iou_threshold: f32) -> Vec<usize> {
-    assert_eq!(
-        boxes.len(),
-        scores.len(),
-        "nms: boxes/scores length mismatch"
-    );
+    assert_eq!(boxes.len(), scores.len(), "nms: boxes/scores length mismatch");
     let mut order: Vec<usize> = (0..boxes.len()).collect();
     order.sort_by(|&a, &b| {
-        scores[b]
-            .partial_cmp(&scores[a])
-            .unwrap_or_else(|| scores[a].is_nan().cmp(&scores[b].is_nan()))
+        scores[b].partial_cmp(&scores[a]).unwrap_or_else(|| scores[a].is_nan().cmp(&scores[b].is_nan()))
     });
     let mut suppressed = vec![false; boxes.len()];
     let mut keep = Vec::new();

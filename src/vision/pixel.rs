@@ -61,12 +61,7 @@ pub struct Rect {
 impl Rect {
     /// Constructs a rectangle.
     pub const fn new(x: usize, y: usize, width: usize, height: usize) -> Self {
-        Self {
-            x,
-            y,
-            width,
-            height,
-        }
+        Self { x, y, width, height }
     }
 
     /// Grows the rectangle by `dx`/`dy` on every side and clips it to `[0,w) x [0,h)`.
@@ -106,46 +101,22 @@ pub struct PackedFrameMut<'a> {
 
 fn check_geometry(len: usize, width: usize, height: usize, stride: usize, layout: PixelLayout) {
     let row = width * layout.bytes_per_pixel();
-    assert!(
-        stride >= row,
-        "packed frame: stride {stride} < row bytes {row}"
-    );
+    assert!(stride >= row, "packed frame: stride {stride} < row bytes {row}");
     if height > 0 && width > 0 {
-        assert!(
-            len >= (height - 1) * stride + row,
-            "packed frame: buffer too small"
-        );
+        assert!(len >= (height - 1) * stride + row, "packed frame: buffer too small");
     }
 }
 
 impl<'a> PackedFrame<'a> {
     /// Validating constructor (panics when the buffer cannot hold the frame).
-    pub fn new(
-        data: &'a [u8],
-        width: usize,
-        height: usize,
-        stride: usize,
-        layout: PixelLayout,
-    ) -> Self {
+    pub fn new(data: &'a [u8], width: usize, height: usize, stride: usize, layout: PixelLayout) -> Self {
         check_geometry(data.len(), width, height, stride, layout);
-        Self {
-            data,
-            width,
-            height,
-            stride,
-            layout,
-        }
+        Self { data, width, height, stride, layout }
     }
 
     /// Views an [`RgbImage`] as a packed RGB frame (no copy).
     pub fn from_rgb(img: &'a RgbImage) -> Self {
-        Self {
-            data: &img.data,
-            width: img.width,
-            height: img.height,
-            stride: img.width * 3,
-            layout: PixelLayout::Rgb,
-        }
+        Self { data: &img.data, width: img.width, height: img.height, stride: img.width * 3, layout: PixelLayout::Rgb }
     }
 
     /// Pixel (x, y) as [R, G, B]; panics when out of bounds.
@@ -154,43 +125,21 @@ impl<'a> PackedFrame<'a> {
         assert!(x < self.width && y < self.height);
         let o = self.layout.rgb_offsets();
         let i = y * self.stride + x * self.layout.bytes_per_pixel();
-        [
-            self.data[i + o[0]],
-            self.data[i + o[1]],
-            self.data[i + o[2]],
-        ]
+        [self.data[i + o[0]], self.data[i + o[1]], self.data[i + o[2]]]
     }
 }
 
 impl<'a> PackedFrameMut<'a> {
     /// Validating constructor (panics when the buffer cannot hold the frame).
-    pub fn new(
-        data: &'a mut [u8],
-        width: usize,
-        height: usize,
-        stride: usize,
-        layout: PixelLayout,
-    ) -> Self {
+    pub fn new(data: &'a mut [u8], width: usize, height: usize, stride: usize, layout: PixelLayout) -> Self {
         check_geometry(data.len(), width, height, stride, layout);
-        Self {
-            data,
-            width,
-            height,
-            stride,
-            layout,
-        }
+        Self { data, width, height, stride, layout }
     }
 
     /// Views an [`RgbImage`] mutably as a packed RGB frame.
     pub fn from_rgb(img: &'a mut RgbImage) -> Self {
         let (width, height) = (img.width, img.height);
-        Self {
-            data: &mut img.data,
-            width,
-            height,
-            stride: width * 3,
-            layout: PixelLayout::Rgb,
-        }
+        Self { data: &mut img.data, width, height, stride: width * 3, layout: PixelLayout::Rgb }
     }
 
     /// Read-only view of the same frame.
@@ -207,10 +156,7 @@ impl<'a> PackedFrameMut<'a> {
 
 /// Copies `count` pixels of one packed row into RGB triples (monomorphised per layout so the loop vectorises).
 #[inline(always)]
-fn unpack_row_generic<const BPP: usize, const R: usize, const G: usize, const B: usize>(
-    src: &[u8],
-    dst: &mut [u8],
-) {
+fn unpack_row_generic<const BPP: usize, const R: usize, const G: usize, const B: usize>(src: &[u8], dst: &mut [u8]) {
     for (s, d) in src.chunks_exact(BPP).zip(dst.chunks_exact_mut(3)) {
         d[0] = s[R];
         d[1] = s[G];
@@ -219,10 +165,7 @@ fn unpack_row_generic<const BPP: usize, const R: usize, const G: usize, const B:
 }
 
 #[inline(always)]
-fn pack_row_generic<const BPP: usize, const R: usize, const G: usize, const B: usize>(
-    src: &[u8],
-    dst: &mut [u8],
-) {
+fn pack_row_generic<const BPP: usize, const R: usize, const G: usize, const B: usize>(src: &[u8], dst: &mut [u8]) {
     for (s, d) in src.chunks_exact(3).zip(dst.chunks_exact_mut(BPP)) {
         d[R] = s[0];
         d[G] = s[1];
@@ -256,10 +199,7 @@ pub(crate) fn pack_row(layout: PixelLayout, src: &[u8], dst: &mut [u8]) {
 
 /// Copies the region `roi` of a packed frame into a new RGB image (panics if `roi` exceeds the frame).
 pub fn unpack_rgb(frame: &PackedFrame, roi: Rect) -> RgbImage {
-    assert!(
-        roi.x + roi.width <= frame.width && roi.y + roi.height <= frame.height,
-        "unpack_rgb: roi outside frame"
-    );
+    assert!(roi.x + roi.width <= frame.width && roi.y + roi.height <= frame.height, "unpack_rgb: roi outside frame");
     let bpp = frame.layout.bytes_per_pixel();
     let mut out = RgbImage::new(roi.width, roi.height);
     if roi.width == 0 {
@@ -267,11 +207,7 @@ pub fn unpack_rgb(frame: &PackedFrame, roi: Rect) -> RgbImage {
     }
     for (r, dst) in out.data.chunks_exact_mut(roi.width * 3).enumerate() {
         let start = (roi.y + r) * frame.stride + roi.x * bpp;
-        unpack_row(
-            frame.layout,
-            &frame.data[start..start + roi.width * bpp],
-            dst,
-        );
+        unpack_row(frame.layout, &frame.data[start..start + roi.width * bpp], dst);
     }
     out
 }
@@ -287,11 +223,7 @@ pub fn pack_rgb(img: &RgbImage, frame: &mut PackedFrameMut, x0: usize, y0: usize
     let bpp = frame.layout.bytes_per_pixel();
     for r in 0..h {
         let start = (y0 + r) * frame.stride + x0 * bpp;
-        pack_row(
-            frame.layout,
-            &img.row(r)[..w * 3],
-            &mut frame.data[start..start + w * bpp],
-        );
+        pack_row(frame.layout, &img.row(r)[..w * 3], &mut frame.data[start..start + w * bpp]);
     }
 }
 
@@ -360,14 +292,8 @@ mod tests {
             let back = unpack_rgb(&fm.as_frame(), Rect::new(1, 2, 3, 2));
             assert_eq!(back, img2);
             let changed = d.iter().zip(&orig).filter(|(a, b)| a != b).count();
-            assert_eq!(
-                changed,
-                3 * 6,
-                "{l:?}: only 6 pixels x 3 channels may change"
-            );
-            assert!(
-                d.iter().filter(|&&v| v == 77).count() >= orig.iter().filter(|&&v| v == 77).count()
-            );
+            assert_eq!(changed, 3 * 6, "{l:?}: only 6 pixels x 3 channels may change");
+            assert!(d.iter().filter(|&&v| v == 77).count() >= orig.iter().filter(|&&v| v == 77).count());
         }
     }
 
@@ -383,9 +309,6 @@ mod tests {
 
     #[test]
     fn rect_expand_clip() {
-        assert_eq!(
-            Rect::new(2, 3, 4, 5).expand_clip(3, 1, 8, 100),
-            Rect::new(0, 2, 8, 7)
-        );
+        assert_eq!(Rect::new(2, 3, 4, 5).expand_clip(3, 1, 8, 100), Rect::new(0, 2, 8, 7));
     }
 }

@@ -397,14 +397,18 @@ pub(super) fn resize_packed_into(
     dst: &mut [u8],
     dst_stride: usize,
 ) {
-    resize_packed_rows(src, w, h, filter, |y, row| {
-        dst[y * dst_stride..y * dst_stride + w * 3].copy_from_slice(row)
-    });
+    resize_packed_rows(src, w, h, filter, |y, row| dst[y * dst_stride..y * dst_stride + w * 3].copy_from_slice(row));
 }
 
 /// Resizes a packed frame to `w x h` RGB and hands each finished row to `emit(y, row)` (`w * 3` bytes),
 /// so that callers can convert or lay out the result without an intermediate image.
-pub(crate) fn resize_packed_rows(src: &PackedFrame, w: usize, h: usize, filter: Filter, emit: impl FnMut(usize, &[u8])) {
+pub(crate) fn resize_packed_rows(
+    src: &PackedFrame,
+    w: usize,
+    h: usize,
+    filter: Filter,
+    emit: impl FnMut(usize, &[u8]),
+) {
     resize_packed_rows_in(src, w, h, filter, 0..h, emit);
 }
 
@@ -471,7 +475,13 @@ pub fn resize_rgb(src: &RgbImage, w: usize, h: usize, filter: Filter) -> RgbImag
 
 /// Resizes a float RGB image (3 interleaved channels, no rounding) like `cv2.resize` on a float32
 /// image: `src` is `sw x sh`, `dst` receives `dw x dh`.
-pub fn resize_f32_rgb(src: &[f32], (sw, sh): (usize, usize), dst: &mut [f32], (dw, dh): (usize, usize), filter: Filter) {
+pub fn resize_f32_rgb(
+    src: &[f32],
+    (sw, sh): (usize, usize),
+    dst: &mut [f32],
+    (dw, dh): (usize, usize),
+    filter: Filter,
+) {
     resize_core::<3>(
         (sw, sh),
         (dw, dh),
@@ -536,7 +546,9 @@ mod tests {
     fn a_row_range_gives_the_same_rows_as_the_whole_resize() {
         let src = src_rgb();
         let frame = PackedFrame::from_rgb(&src);
-        for (filter, w, h) in [(Filter::Area, 29, 21), (Filter::Area, 90, 60), (Filter::Bilinear, 29, 21), (Filter::Bilinear, 130, 90)] {
+        for (filter, w, h) in
+            [(Filter::Area, 29, 21), (Filter::Area, 90, 60), (Filter::Bilinear, 29, 21), (Filter::Bilinear, 130, 90)]
+        {
             let mut whole = vec![0u8; w * h * 3];
             resize_packed_rows(&frame, w, h, filter, |y, row| whole[y * w * 3..(y + 1) * w * 3].copy_from_slice(row));
             for range in [0..h, 0..1, 3..11, h - 5..h] {
@@ -557,7 +569,9 @@ mod tests {
         let (mut differing, mut total) = (0, 0);
         for (w, h) in [(src.width, src.height), (29, 21), (45, 30), (61, 40), (12, 12), (1, 1)] {
             let mut exact = vec![0u8; w * h * 3];
-            resize_packed_rows(&frame, w, h, Filter::Area, |y, row| exact[y * w * 3..(y + 1) * w * 3].copy_from_slice(row));
+            resize_packed_rows(&frame, w, h, Filter::Area, |y, row| {
+                exact[y * w * 3..(y + 1) * w * 3].copy_from_slice(row)
+            });
             for rows in [0..h, h / 2..h] {
                 let mut seen = Vec::new();
                 area_shrink_rgb_rows(&src.data, (src.width, src.height), (w, h), rows.clone(), |y, row| {
@@ -577,21 +591,9 @@ mod tests {
     fn bilinear_matches_opencv() {
         let src = src_rgb();
         let cases: [(usize, usize, &[u8]); 3] = [
-            (
-                29,
-                21,
-                include_bytes!("../../tests/data/vision/resize_lin_29x21.bin"),
-            ),
-            (
-                90,
-                60,
-                include_bytes!("../../tests/data/vision/resize_lin_90x60.bin"),
-            ),
-            (
-                30,
-                23,
-                include_bytes!("../../tests/data/vision/resize_lin_30x23.bin"),
-            ),
+            (29, 21, include_bytes!("../../tests/data/vision/resize_lin_29x21.bin")),
+            (90, 60, include_bytes!("../../tests/data/vision/resize_lin_90x60.bin")),
+            (30, 23, include_bytes!("../../tests/data/vision/resize_lin_30x23.bin")),
         ];
         for (w, h, want) in cases {
             let d = max_diff_u8(&resize_rgb(&src, w, h, Filter::Bilinear).data, want);
@@ -603,26 +605,10 @@ mod tests {
     fn area_matches_opencv() {
         let src = src_rgb();
         let cases: [(usize, usize, &[u8]); 4] = [
-            (
-                29,
-                21,
-                include_bytes!("../../tests/data/vision/resize_area_29x21.bin"),
-            ),
-            (
-                20,
-                15,
-                include_bytes!("../../tests/data/vision/resize_area_20x15.bin"),
-            ),
-            (
-                90,
-                60,
-                include_bytes!("../../tests/data/vision/resize_area_90x60.bin"),
-            ),
-            (
-                80,
-                30,
-                include_bytes!("../../tests/data/vision/resize_area_80x30.bin"),
-            ),
+            (29, 21, include_bytes!("../../tests/data/vision/resize_area_29x21.bin")),
+            (20, 15, include_bytes!("../../tests/data/vision/resize_area_20x15.bin")),
+            (90, 60, include_bytes!("../../tests/data/vision/resize_area_90x60.bin")),
+            (80, 30, include_bytes!("../../tests/data/vision/resize_area_80x30.bin")),
         ];
         for (w, h, want) in cases {
             let d = max_diff_u8(&resize_rgb(&src, w, h, Filter::Area).data, want);
@@ -633,12 +619,8 @@ mod tests {
     #[test]
     fn mask_matches_opencv() {
         let m = src_mask();
-        let a = f32s(include_bytes!(
-            "../../tests/data/vision/resize_mask_37x29_f32.bin"
-        ));
-        let b = f32s(include_bytes!(
-            "../../tests/data/vision/resize_mask_80x60_f32.bin"
-        ));
+        let a = f32s(include_bytes!("../../tests/data/vision/resize_mask_37x29_f32.bin"));
+        let b = f32s(include_bytes!("../../tests/data/vision/resize_mask_80x60_f32.bin"));
         assert!(max_diff_f32(&resize_mask(&m, 37, 29).data, &a) < 1e-5);
         assert!(max_diff_f32(&resize_mask(&m, 80, 60).data, &b) < 1e-5);
     }

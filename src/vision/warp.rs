@@ -57,26 +57,13 @@ fn warp_core<const C: usize>(
             let inside = ix >= 0 && iy >= 0 && ix + 1 < w && iy + 1 < h;
             let (p00, p01, p10, p11) = if inside {
                 let (x, y) = (ix as usize, iy as usize);
-                (
-                    fetch(x, y),
-                    fetch(x + 1, y),
-                    fetch(x, y + 1),
-                    fetch(x + 1, y + 1),
-                )
+                (fetch(x, y), fetch(x + 1, y), fetch(x, y + 1), fetch(x + 1, y + 1))
             } else {
-                if w == 0
-                    || h == 0
-                    || (border.is_some() && (ix < -1 || iy < -1 || ix >= w || iy >= h))
-                {
+                if w == 0 || h == 0 || (border.is_some() && (ix < -1 || iy < -1 || ix >= w || iy >= h)) {
                     emit(dx, dy, border.unwrap_or([0.0; C]));
                     continue;
                 }
-                (
-                    tap(ix, iy),
-                    tap(ix + 1, iy),
-                    tap(ix, iy + 1),
-                    tap(ix + 1, iy + 1),
-                )
+                (tap(ix, iy), tap(ix + 1, iy), tap(ix, iy + 1), tap(ix + 1, iy + 1))
             };
             let mut out = [0.0f32; C];
             for c in 0..C {
@@ -97,13 +84,7 @@ fn to_u8(v: f32) -> u8 {
 /// Warps a packed frame into a `dst_w x dst_h` RGB image like `cv2.warpAffine(src, m, (dst_w, dst_h))` with
 /// INTER_LINEAR (`m` maps source → destination). Reads only the source pixels it samples (no full-frame
 /// conversion). A non-invertible `m` yields an image filled with the border colour (black for `Replicate`).
-pub fn warp_affine_packed(
-    src: &PackedFrame,
-    m: &Affine2,
-    dst_w: usize,
-    dst_h: usize,
-    border: Border,
-) -> RgbImage {
+pub fn warp_affine_packed(src: &PackedFrame, m: &Affine2, dst_w: usize, dst_h: usize, border: Border) -> RgbImage {
     let mut out = RgbImage::new(dst_w, dst_h);
     let Some(inv) = m.invert() else {
         if let Border::Constant(v) = border {
@@ -145,7 +126,12 @@ fn warp_fixed_u8(src: &PackedFrame, inv: &Affine2, border: Border, out: &mut Rgb
     };
     let dst_w = out.width;
     let adelta: Vec<(i64, i64)> = (0..dst_w)
-        .map(|x| ((m[0] * x as f64 * AB_SCALE).round_ties_even() as i64, (m[3] * x as f64 * AB_SCALE).round_ties_even() as i64))
+        .map(|x| {
+            (
+                (m[0] * x as f64 * AB_SCALE).round_ties_even() as i64,
+                (m[3] * x as f64 * AB_SCALE).round_ties_even() as i64,
+            )
+        })
         .collect();
     for (dy, row) in out.data.chunks_exact_mut(dst_w * 3).enumerate() {
         let x0 = ((m[1] * dy as f64 + m[2]) * AB_SCALE).round_ties_even() as i64 + ROUND_DELTA;
@@ -167,7 +153,8 @@ fn warp_fixed_u8(src: &PackedFrame, inv: &Affine2, border: Border, out: &mut Rgb
             } else {
                 (tap(sx, sy), tap(sx + 1, sy), tap(sx, sy + 1), tap(sx + 1, sy + 1))
             };
-            let (w00, w01, w10, w11) = ((32 - ux) * (32 - uy) * 32, ux * (32 - uy) * 32, (32 - ux) * uy * 32, ux * uy * 32);
+            let (w00, w01, w10, w11) =
+                ((32 - ux) * (32 - uy) * 32, ux * (32 - uy) * 32, (32 - ux) * uy * 32, ux * uy * 32);
             for c in 0..3 {
                 let v = p00[c] * w00 + p01[c] * w01 + p10[c] * w10 + p11[c] * w11;
                 px[c] = ((v + (1 << 14)) >> 15).clamp(0, 255) as u8;
@@ -177,13 +164,7 @@ fn warp_fixed_u8(src: &PackedFrame, inv: &Affine2, border: Border, out: &mut Rgb
 }
 
 /// [`warp_affine_packed`] for an owned RGB image.
-pub fn warp_affine_rgb(
-    src: &RgbImage,
-    m: &Affine2,
-    dst_w: usize,
-    dst_h: usize,
-    border: Border,
-) -> RgbImage {
+pub fn warp_affine_rgb(src: &RgbImage, m: &Affine2, dst_w: usize, dst_h: usize, border: Border) -> RgbImage {
     warp_affine_packed(&PackedFrame::from_rgb(src), m, dst_w, dst_h, border)
 }
 
@@ -246,10 +227,7 @@ pub fn composite_packed(
     frame_to_crop: &Affine2,
     opacity: f32,
 ) -> bool {
-    assert!(
-        mask.width == crop.width && mask.height == crop.height,
-        "composite_packed: mask/crop size mismatch"
-    );
+    assert!(mask.width == crop.width && mask.height == crop.height, "composite_packed: mask/crop size mismatch");
     let (cw, ch) = (crop.width, crop.height);
     let Some(inv) = frame_to_crop.invert() else {
         return false;
@@ -292,11 +270,8 @@ pub fn composite_packed(
             let w01 = fu * (1.0 - fv);
             let w10 = (1.0 - fu) * fv;
             let w11 = fu * fv;
-            let a = (w00 * mtap(iu, iv)
-                + w01 * mtap(iu + 1, iv)
-                + w10 * mtap(iu, iv + 1)
-                + w11 * mtap(iu + 1, iv + 1))
-            .clamp(0.0, 1.0)
+            let a = (w00 * mtap(iu, iv) + w01 * mtap(iu + 1, iv) + w10 * mtap(iu, iv + 1) + w11 * mtap(iu + 1, iv + 1))
+                .clamp(0.0, 1.0)
                 * opacity;
             if a <= 0.0 {
                 continue;
@@ -358,8 +333,7 @@ mod tests {
         for y in 0..47 {
             for x in 0..61 {
                 let p = src.get(x, y);
-                buf[y * stride + x * 4..y * stride + x * 4 + 3]
-                    .copy_from_slice(&[p[2], p[1], p[0]]);
+                buf[y * stride + x * 4..y * stride + x * 4 + 3].copy_from_slice(&[p[2], p[1], p[0]]);
             }
         }
         let f = PackedFrame::new(&buf, 61, 47, stride, PixelLayout::Bgra);
@@ -376,11 +350,7 @@ mod tests {
         // stays within 1 % of a full-scale mask step.
         let want = f32s(include_bytes!("../../tests/data/vision/warp0_mask_f32.bin"));
         let got = warp_affine_mask(&src_mask(), &mats()[0], 40, 32);
-        assert!(
-            max_diff_f32(&got.data, &want) < 0.01,
-            "{}",
-            max_diff_f32(&got.data, &want)
-        );
+        assert!(max_diff_f32(&got.data, &want) < 0.01, "{}", max_diff_f32(&got.data, &want));
     }
 
     #[test]
@@ -396,11 +366,7 @@ mod tests {
         let (w, h, stride) = (6, 5, 6 * 4 + 1);
         let mut buf: Vec<u8> = (0..stride * h).map(|i| (i * 7 % 251) as u8).collect();
         let orig = buf.clone();
-        let crop = RgbImage::from_raw(
-            2,
-            2,
-            vec![200, 100, 50, 200, 100, 50, 200, 100, 50, 200, 100, 50],
-        );
+        let crop = RgbImage::from_raw(2, 2, vec![200, 100, 50, 200, 100, 50, 200, 100, 50, 200, 100, 50]);
         let mut mask = MaskF32::from_raw(2, 2, vec![1.0, 0.5, 0.0, 1.0]);
         let to_crop = Affine2::translate(-2.0, -1.0);
         let mut f = PackedFrameMut::new(&mut buf, w, h, stride, PixelLayout::Bgrx);
@@ -416,25 +382,14 @@ mod tests {
         let changed: Vec<usize> = (0..buf.len()).filter(|&i| buf[i] != orig[i]).collect();
         for i in &changed {
             let (y, x) = (i / stride, (i % stride) / 4);
-            assert!(
-                (i % stride) % 4 != 3
-                    && (1..=2).contains(&y)
-                    && (2..=3).contains(&x)
-                    && !(x == 2 && y == 2)
-            );
+            assert!((i % stride) % 4 != 3 && (1..=2).contains(&y) && (2..=3).contains(&x) && !(x == 2 && y == 2));
         }
         // Zero mask or singular transform → no change.
         mask.data.fill(0.0);
         let snapshot = buf.clone();
         let mut f = PackedFrameMut::new(&mut buf, w, h, stride, PixelLayout::Bgrx);
         assert!(composite_packed(&mut f, &crop, &mask, &to_crop, 1.0));
-        assert!(!composite_packed(
-            &mut f,
-            &crop,
-            &mask,
-            &Affine2([0.0; 6]),
-            1.0
-        ));
+        assert!(!composite_packed(&mut f, &crop, &mask, &Affine2([0.0; 6]), 1.0));
         assert_eq!(buf, snapshot);
     }
 
@@ -463,12 +418,6 @@ mod tests {
         }
         // Footprint entirely outside the frame → false, no change.
         let mut f = PackedFrameMut::from_rgb(&mut out);
-        assert!(!composite_packed(
-            &mut f,
-            &crop,
-            &mask,
-            &Affine2::translate(500.0, 500.0),
-            1.0
-        ));
+        assert!(!composite_packed(&mut f, &crop, &mask, &Affine2::translate(500.0, 500.0), 1.0));
     }
 }

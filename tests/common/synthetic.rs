@@ -17,13 +17,8 @@ pub const FPS: u32 = 30;
 
 /// The photo's face, from mtcnn_reference.json (obama.jpg, face 0).
 const SRC_BOX: [f64; 4] = [373.016, 82.990, 609.791, 422.850];
-const SRC_KPS: [[f64; 2]; 5] = [
-    [444.985, 214.894],
-    [547.618, 212.874],
-    [496.226, 277.273],
-    [437.764, 319.935],
-    [552.598, 317.040],
-];
+const SRC_KPS: [[f64; 2]; 5] =
+    [[444.985, 214.894], [547.618, 212.874], [496.226, 277.273], [437.764, 319.935], [552.598, 317.040]];
 /// The part of the photo that is rendered (keeps the photo's second, tiny face out).
 const CROP: [usize; 4] = [250, 0, 730, 560];
 
@@ -108,7 +103,8 @@ pub fn crossing_truth(i: usize, frames: usize) -> [Truth; 2] {
         let s = 100.0;
         Truth {
             bbox: [x - s / 2.0, y - s / 2.0, x + s / 2.0, y + s / 2.0],
-            keypoints: [[-0.2, -0.1], [0.2, -0.1], [0.0, 0.1], [-0.15, 0.3], [0.15, 0.3]].map(|[u, v]| [x + u * s, y + v * s]),
+            keypoints: [[-0.2, -0.1], [0.2, -0.1], [0.0, 0.1], [-0.15, 0.3], [0.15, 0.3]]
+                .map(|[u, v]| [x + u * s, y + v * s]),
         }
     };
     [face(80.0 + 480.0 * f, 200.0), face(560.0 - 480.0 * f, 280.0)]

@@ -106,7 +106,9 @@ pub fn run_frames(middle: &str, frames: &[RgbImage]) -> Result<Vec<gst::Buffer>,
             .build(),
     );
     let result = (|| {
-        pipeline.set_state(gst::State::Playing).map_err(|_| bus_error(&pipeline).unwrap_or_else(|| "state change failed".into()))?;
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| bus_error(&pipeline).unwrap_or_else(|| "state change failed".into()))?;
         for (i, f) in frames.iter().enumerate() {
             if src.push_buffer(rgb_buffer(f, i as u64 * 33)).is_err() {
                 break;
