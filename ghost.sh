@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gst-ghost's two commands:
 #   ./ghost.sh demo   set everything up, build, and swap a face on the photos in tests/data (writes out/)
-#   ./ghost.sh test   set everything up and run the whole test suite
+#   ./ghost.sh test   set everything up, check formatting and lints, and run the whole test suite
+#   ./ghost.sh env    print the environment (export lines) for gst-launch-1.0 from this checkout
 # Set-up is idempotent: with everything present it makes no network access and takes seconds.
 set -euo pipefail
 
@@ -146,7 +147,8 @@ setup() {
   ensure_mtcnn
   ensure_test_models
   export GHOST_ORT_LIBRARY="$ORT_LIB"
-  export GHOST_MODEL_PATH="$MODELS/test:$MODELS/mtcnn${GHOST_MODEL_PATH:+:$GHOST_MODEL_PATH}"
+  # The checkout's models: the built-in MTCNN (models/mtcnn, found by the name "mtcnn") and the test models.
+  export GHOST_MODEL_PATH="$MODELS:$MODELS/test${GHOST_MODEL_PATH:+:$GHOST_MODEL_PATH}"
   export GST_PLUGIN_PATH="$ROOT/target/debug${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 }
 
@@ -158,18 +160,25 @@ case "$cmd" in
   test)
     setup
     cd "$ROOT"
-    cargo build --lib
-    cargo test --all-targets
-    cargo test --doc
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+    cargo build -p gst-ghost --lib
+    cargo test --workspace --all-targets
+    cargo test --workspace --doc
     ;;
   demo)
     setup
     cd "$ROOT"
-    cargo build --lib
+    cargo build -p gst-ghost --lib
     cargo run --example demo -- --out "$ROOT/out"
     ;;
+  env)
+    setup >/dev/null
+    printf 'export %s=%q\n' GHOST_ORT_LIBRARY "$GHOST_ORT_LIBRARY" GHOST_MODEL_PATH "$GHOST_MODEL_PATH" \
+      GST_PLUGIN_PATH "$GST_PLUGIN_PATH"
+    ;;
   *)
-    echo "usage: $0 demo | test | setup" >&2
+    echo "usage: $0 demo | test | setup | env" >&2
     exit 2
     ;;
 esac

@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!(
             "\nNote: no GHOST generator is installed, so this used `paste`, a model-free baseline (the aligned\n\
              source face, colour-matched). For the real GHOST swap fetch the models:\n  \
-             cargo run --bin ghost-models -- fetch --all-for swap\nand run this again."
+             cargo run -p ghost-models -- fetch --all-for swap\nand run this again."
         );
     }
     Ok(())

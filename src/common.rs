@@ -127,13 +127,8 @@ impl ModelProps {
     }
 
     pub fn session_options(&self) -> SessionOptions {
-        let trt_cache_dir = (self.provider == ExecutionProvider::TensorRt).then(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(std::path::PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir)
-                .join("gst-ghost/tensorrt")
-        });
+        let trt_cache_dir =
+            (self.provider == ExecutionProvider::TensorRt).then(|| crate::dirs::user_cache_dir().join("tensorrt"));
         SessionOptions {
             provider: self.provider,
             device_id: self.device_id,

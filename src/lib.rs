@@ -7,6 +7,7 @@
 use gst::glib;
 
 pub mod common;
+pub mod dirs;
 pub mod faceblend;
 pub mod facedetect;
 pub mod faceenhance;

@@ -27,7 +27,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_MODEL: &str = "ghost_2_256";
 const PASTE: &str = "paste";
 const FETCH_HINT: &str =
-    "fetch it with `cargo run --bin ghost-models -- fetch ghost_2_256`, or set model=paste for the model-free baseline";
+    "fetch it with `cargo run -p ghost-models -- fetch ghost_2_256`, or set model=paste for the model-free baseline";
 
 #[derive(Debug, Clone)]
 struct Settings {

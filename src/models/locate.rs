@@ -1,8 +1,9 @@
 //! Resolving a model property value (a path or a known name) to files on disk.
 //!
 //! Names are searched in `GHOST_MODEL_PATH` (colon-separated folders), then the user data folder
-//! (`$XDG_DATA_HOME/gst-ghost/models`, default `~/.local/share/gst-ghost/models`), then this
-//! checkout's `models/` folder (where the set-up puts the built-in detector and test models).
+//! (`$XDG_DATA_HOME/gst-ghost/models`, default `~/.local/share/gst-ghost/models`). The checkout's
+//! `models/` folders (the built-in detector and the test models that the set-up installs) are found
+//! through `GHOST_MODEL_PATH`, which `./ghost.sh` sets: no path of the build is compiled in.
 
 use std::path::{Path, PathBuf};
 
@@ -26,17 +27,15 @@ pub fn model_search_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("GHOST_MODEL_PATH")
         .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
         .unwrap_or_default();
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")));
-    if let Some(d) = data_home {
-        dirs.push(d.join("gst-ghost/models"));
-    }
-    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    dirs.push(checkout.clone());
-    dirs.push(checkout.join("test"));
+    dirs.extend(crate::dirs::user_model_dir());
     dirs
+}
+
+include!(concat!(env!("OUT_DIR"), "/known_models.rs"));
+
+/// The file name a known model name (plugin-data/models.toml) installs as.
+pub fn known_file(name: &str) -> Option<&'static str> {
+    KNOWN_MODELS.iter().find(|(n, _)| *n == name).map(|(_, file)| *file)
 }
 
 /// Resolves a model value. A value with a path separator or an `.onnx` suffix is a path; anything
@@ -72,7 +71,7 @@ pub fn resolve_model(value: &str) -> Result<ModelLocation, String> {
         }
     }
     // A manifest name (plugin-data/models.toml) installs under its own file name.
-    if let Some(file) = super::manifest::known_file(value).filter(|f| *f != value) {
+    if let Some(file) = known_file(value).filter(|f| *f != value) {
         for dir in &dirs {
             let p = dir.join(file);
             if p.is_file() {
@@ -84,10 +83,10 @@ pub fn resolve_model(value: &str) -> Result<ModelLocation, String> {
         }
     }
     let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    let hint = if super::manifest::known_file(value).is_some() {
-        format!("fetch it with `cargo run --bin ghost-models -- fetch {value}`, or set GHOST_MODEL_PATH")
+    let hint = if known_file(value).is_some() {
+        format!("fetch it with `cargo run -p ghost-models -- fetch {value}`, or set GHOST_MODEL_PATH")
     } else {
-        "set GHOST_MODEL_PATH, or run `./ghost.sh setup` for the built-in models; `cargo run --bin ghost-models -- list` shows the known names".into()
+        "set GHOST_MODEL_PATH, or run `./ghost.sh setup` for the built-in models; `cargo run -p ghost-models -- list` shows the known names".into()
     };
     Err(format!("model '{value}' not found; searched {} ({hint})", searched.join(", ")))
 }
@@ -105,11 +104,14 @@ mod tests {
         assert!(resolve_model("  ").is_err());
         let err = resolve_model("ghost_unet_3blocks").unwrap_err();
         assert!(err.contains("ghost-models -- fetch ghost_unet_3blocks") && err.contains("GHOST_MODEL_PATH"), "{err}");
+        assert_eq!(known_file("w600k_r50"), Some("w600k_r50.onnx"));
+        assert_eq!(known_file("ghost_2_256"), Some("ghost_2_256.onnx"));
+        assert_eq!(known_file("no-such-model-name"), None);
     }
 
     #[test]
     fn checkout_models_resolve_by_name() {
-        // The set-up installs these; the test suite always runs after it.
+        // The set-up installs these and `./ghost.sh test` puts their folders on GHOST_MODEL_PATH.
         let loc = resolve_model("mtcnn").unwrap();
         assert!(matches!(loc, ModelLocation::Dir(ref p) if p.join("pnet.onnx").is_file()), "{loc:?}");
         let loc = resolve_model("swapper_identity").unwrap();

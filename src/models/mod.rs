@@ -7,7 +7,6 @@ pub mod enhancer;
 pub mod identity;
 pub mod landmark106;
 pub mod locate;
-pub mod manifest;
 pub mod mtcnn;
 pub mod onnx_graph;
 mod parallel;
@@ -18,5 +17,6 @@ pub mod scrfd;
 pub mod stage_net;
 pub mod swapper;
 
+pub use crate::dirs::user_model_dir;
 pub use detector::{Detection, Detector, DetectorParams};
-pub use locate::{model_search_dirs, resolve_model, ModelLocation};
+pub use locate::{known_file, model_search_dirs, resolve_model, ModelLocation};

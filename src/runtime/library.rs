@@ -18,7 +18,8 @@ pub struct LibraryCandidate {
 }
 
 /// The places searched, in order: `GHOST_ORT_LIBRARY`, `ORT_DYLIB_PATH`, next to the plugin file,
-/// the system library path, then the copy that this checkout's set-up installed.
+/// then the system library path. (`./ghost.sh` sets `GHOST_ORT_LIBRARY` to the copy its set-up
+/// installs; no path of the build is compiled in.)
 ///
 /// When one of the two variables is set, only that path is tried: a user who names a library
 /// must not silently get another one.
@@ -42,9 +43,6 @@ pub fn candidate_libraries() -> Vec<LibraryCandidate> {
     }
     for name in LIB_SYSTEM_NAMES {
         out.push(LibraryCandidate { path: PathBuf::from(name), origin: "system library path" });
-    }
-    if let Some(dir) = option_env!("GHOST_CHECKOUT_ORT_DIR") {
-        out.push(LibraryCandidate { path: Path::new(dir).join(LIB_VERSIONED), origin: "this checkout's set-up" });
     }
     out
 }

@@ -7,9 +7,23 @@ use std::path::PathBuf;
 use gst::prelude::*;
 use gstghost::vision::RgbImage;
 
+/// Without `./ghost.sh` (a plain `cargo test`), points the plugin at what this checkout's set-up
+/// installed. The library itself has no path of the checkout compiled in.
+pub fn default_environment() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("GHOST_ORT_LIBRARY").is_none() {
+        std::env::set_var("GHOST_ORT_LIBRARY", root.join(".deps/onnxruntime/libonnxruntime.so.1.31.1"));
+    }
+    if std::env::var_os("GHOST_MODEL_PATH").is_none() {
+        let dirs = [root.join("models"), root.join("models/test")];
+        std::env::set_var("GHOST_MODEL_PATH", std::env::join_paths(dirs).unwrap());
+    }
+}
+
 pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        default_environment();
         // Only the statically registered plugin of this build: never a libgstghost.so found
         // through GST_PLUGIN_PATH or a registry cache made by another build.
         std::env::remove_var("GST_PLUGIN_PATH");

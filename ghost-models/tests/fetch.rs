@@ -3,12 +3,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use gstghost::models::manifest::{FetchError, Fetched, Fetcher, Manifest};
+use ghost_models::{FetchError, Fetched, Fetcher, Manifest};
 
 struct Server {
     base: String,
@@ -110,8 +110,8 @@ fn manifest(entries: &str) -> Manifest {
     Manifest::parse(entries).unwrap()
 }
 
-fn fetcher(dir: &PathBuf, base: &str) -> Fetcher {
-    let mut f = Fetcher::new(dir.clone());
+fn fetcher(dir: &Path, base: &str) -> Fetcher {
+    let mut f = Fetcher::new(dir.to_path_buf());
     f.mirror = Some(base.to_string());
     f.progress = false;
     f

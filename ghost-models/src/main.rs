@@ -1,11 +1,11 @@
 //! `ghost-models`: list, fetch, verify and locate the models of gst-ghost.
 //!
 //! ```text
-//! cargo run --bin ghost-models -- list
-//! cargo run --bin ghost-models -- fetch ghost_2_256 crossface_ghost
-//! cargo run --bin ghost-models -- fetch --all-for swap
-//! cargo run --bin ghost-models -- verify
-//! cargo run --bin ghost-models -- path
+//! cargo run -p ghost-models -- list
+//! cargo run -p ghost-models -- fetch ghost_2_256 crossface_ghost
+//! cargo run -p ghost-models -- fetch --all-for swap
+//! cargo run -p ghost-models -- verify
+//! cargo run -p ghost-models -- path
 //! ```
 //! Environment: `GHOST_MODELS_MIRROR=BASE` downloads every file from `BASE/<file>` instead;
 //! `GHOST_PYTHON` is the interpreter for the .pth exporter (default python3).
@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gstghost::models::manifest::{self, Fetched, Fetcher, InstallState, Manifest};
+use ghost_models::manifest::{self, InstallState, Manifest};
+use ghost_models::{Fetched, Fetcher};
 use gstghost::models::model_search_dirs;
 
 #[derive(Parser)]
@@ -147,8 +148,8 @@ fn main() -> ExitCode {
 
 fn list(manifest: &Manifest, dirs: &[PathBuf]) -> ExitCode {
     println!(
-        "{:<26} {:<11} {:<18} {:<44} {:<10} {:<17} {}",
-        "NAME", "ROLE", "FAMILY", "FILE", "SIZE", "CHECKSUM", "INSTALLED"
+        "{:<26} {:<11} {:<18} {:<44} {:<10} {:<17} INSTALLED",
+        "NAME", "ROLE", "FAMILY", "FILE", "SIZE", "CHECKSUM"
     );
     for e in &manifest.models {
         let file = match (&e.source, &e.member) {
