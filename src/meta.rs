@@ -88,8 +88,10 @@ impl FrameFaces {
 #[repr(transparent)]
 pub struct FacesMeta(imp::FacesMeta);
 
-// SAFETY: the payload is plain owned Rust data (Send + Sync).
+// SAFETY: the meta holds a GstMeta header, which GStreamer only touches under the buffer's own
+// rules, and `FrameFaces`, plain owned Rust data that is Send + Sync.
 unsafe impl Send for FacesMeta {}
+// SAFETY: as for Send; shared access only reads.
 unsafe impl Sync for FacesMeta {}
 
 impl FacesMeta {
@@ -100,6 +102,9 @@ impl FacesMeta {
     }
 
     fn add(buffer: &mut gst::BufferRef, faces: FrameFaces) -> gst::MetaRefMut<'_, Self, gst::meta::Standalone> {
+        // SAFETY: `meta_info()` is registered with `init`, which moves the `Params` out of the pointer
+        // exactly once (hence ManuallyDrop here); the buffer is writable (`&mut`), and the returned
+        // pointer is a meta of our own type on that buffer.
         unsafe {
             let mut params = mem::ManuallyDrop::new(imp::Params { faces });
             let meta = gst::ffi::gst_buffer_add_meta(
@@ -140,6 +145,7 @@ impl fmt::Debug for FacesMeta {
     }
 }
 
+// SAFETY: `GstType` is the `#[repr(C)]` struct registered for `meta_api()` in `meta_info()`.
 unsafe impl MetaAPI for FacesMeta {
     type GstType = imp::FacesMeta;
 
@@ -223,6 +229,8 @@ mod imp {
     }
 
     pub(super) fn meta_api_type() -> glib::Type {
+        // SAFETY: the API name and the NULL-terminated tag list are static C strings, as the
+        // registration requires.
         static TYPE: LazyLock<glib::Type> = LazyLock::new(|| unsafe {
             // Tags "video" and "size": copied by videoconvert/queue/tee, transformed by videoscale.
             let tags = [c"video".as_ptr(), c"size".as_ptr(), ptr::null()];
@@ -236,6 +244,12 @@ mod imp {
         *TYPE
     }
 
+    /// GstMetaInitFunction: moves the faces of a `Params` (or none) into the new meta.
+    ///
+    /// # Safety
+    /// `meta` points to the uninitialised `FacesMeta` that GStreamer allocated for `meta_info()`;
+    /// `params` is null or points to a `Params` whose ownership passes to the meta (the caller
+    /// must not drop it).
     unsafe extern "C" fn init(
         meta: *mut gst::ffi::GstMeta,
         params: glib::ffi::gpointer,
@@ -243,15 +257,26 @@ mod imp {
     ) -> glib::ffi::gboolean {
         let meta = &mut *(meta as *mut FacesMeta);
         let faces = if params.is_null() { FrameFaces::default() } else { ptr::read(params as *const Params).faces };
+        // `faces` is uninitialised memory: write without dropping an old value.
         ptr::write(&mut meta.faces, faces);
         true.into_glib()
     }
 
+    /// GstMetaFreeFunction: drops the faces.
+    ///
+    /// # Safety
+    /// `meta` points to a `FacesMeta` initialised by `init` and not yet freed.
     unsafe extern "C" fn free(meta: *mut gst::ffi::GstMeta, _buffer: *mut gst::ffi::GstBuffer) {
         let meta = &mut *(meta as *mut FacesMeta);
         ptr::drop_in_place(&mut meta.faces);
     }
 
+    /// GstMetaTransformFunction: copies the faces to `dest`, rescaled for a scale transform;
+    /// any other transformation (a crop, a rotation) drops the meta.
+    ///
+    /// # Safety
+    /// `meta` points to an initialised `FacesMeta`, `dest` to a writable buffer, and for the scale
+    /// quark `data` points to a `GstVideoMetaTransform` with valid video infos.
     unsafe extern "C" fn transform(
         dest: *mut gst::ffi::GstBuffer,
         meta: *mut gst::ffi::GstMeta,
@@ -280,14 +305,18 @@ mod imp {
 
     pub(super) fn meta_info() -> *const gst::ffi::GstMetaInfo {
         struct MetaInfo(ptr::NonNull<gst::ffi::GstMetaInfo>);
+        // SAFETY: a registered GstMetaInfo is immutable and lives for the whole process.
         unsafe impl Send for MetaInfo {}
+        // SAFETY: as for Send.
         unsafe impl Sync for MetaInfo {}
+        // SAFETY: registers our callbacks (whose contracts GStreamer honours) for the API type, with
+        // the size of the `#[repr(C)]` struct that starts with a GstMeta.
         static INFO: LazyLock<MetaInfo> = LazyLock::new(|| unsafe {
             MetaInfo(
                 ptr::NonNull::new(gst::ffi::gst_meta_register(
                     meta_api_type().into_glib(),
                     c"GstGhostFacesMeta".as_ptr(),
-                    mem::size_of::<FacesMeta>(),
+                    size_of::<FacesMeta>(),
                     Some(init),
                     Some(free),
                     Some(transform),

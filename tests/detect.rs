@@ -221,8 +221,8 @@ fn scrfd_through_the_element_maps_the_letterbox_back() {
     let faces = FacesMeta::from_buffer(&out[0]).unwrap().faces;
     assert_eq!(faces.len(), 1);
     let expected = [400.0, 320.0, 656.0, 640.0];
-    for i in 0..4 {
-        assert!((faces[0].bbox[i] - expected[i]).abs() < 1e-2, "{:?}", faces[0].bbox);
+    for (got, want) in faces[0].bbox.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-2, "{:?}", faces[0].bbox);
     }
     assert!((faces[0].keypoints[2][0] - 528.0).abs() < 1e-2 && (faces[0].keypoints[2][1] - 512.0).abs() < 1e-2);
 }

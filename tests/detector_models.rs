@@ -199,13 +199,11 @@ fn check_const(det: &mut Detector, w: usize, h: usize, scale: f32) {
     assert_eq!(faces.len(), 1, "{w}x{h}: {faces:?}");
     let f = &faces[0];
     assert!((f.score - 0.9).abs() < 1e-6);
-    for i in 0..4 {
-        assert!((f.bbox[i] - KNOWN_BOX[i] / scale).abs() < 1e-3, "{w}x{h}: {:?}", f.bbox);
+    for (got, want) in f.bbox.iter().zip(KNOWN_BOX) {
+        assert!((got - want / scale).abs() < 1e-3, "{w}x{h}: {:?}", f.bbox);
     }
-    for k in 0..5 {
-        for c in 0..2 {
-            assert!((f.keypoints[k][c] - KNOWN_KPS[k][c] / scale).abs() < 1e-3, "{w}x{h}: {:?}", f.keypoints);
-        }
+    for (got, want) in f.keypoints.iter().flatten().zip(KNOWN_KPS.iter().flatten()) {
+        assert!((got - want / scale).abs() < 1e-3, "{w}x{h}: {:?}", f.keypoints);
     }
 }
 

@@ -2,6 +2,8 @@
 //! parser) on the test data, and checks the outputs by decoding them back with GStreamer.
 
 #![allow(dead_code)]
+// Each example is a program of its own with its own `mod common;`; here they share one process.
+#![allow(clippy::duplicate_mod)]
 
 #[path = "../examples/bench.rs"]
 mod bench;

@@ -257,7 +257,7 @@ fn kalman_tracker_on_the_real_detector_over_the_rendered_clip() {
         let mut tracker = Tracker::new(params);
         let mut outputs = Vec::new();
         for dets in &detections {
-            outputs.extend(tracker.push(Some(dets.iter().map(|d| (d.clone(), ())).collect())));
+            outputs.extend(tracker.push(Some(dets.iter().map(|d| (*d, ())).collect())));
         }
         outputs.extend(tracker.drain());
         assert_eq!(outputs.len(), N);

@@ -600,9 +600,9 @@ fn bilerp4(t: [&[f32; 4]; 4], w: [f32; 4]) -> [f32; 4] {
 #[inline(always)]
 fn composite4(px: [u8; 4], v: [f32; 4], a: f32, keep: u32) -> u32 {
     use std::arch::x86_64::*;
-    // SAFETY: SSE2 is part of the x86-64 baseline; every intrinsic here works on registers; [f32; 4] and __m128
-    // have the same size.
     let p32 = u32::from_le_bytes(px);
+    // SAFETY: SSE2 is part of the x86-64 baseline; every intrinsic here works on registers; [f32; 4] and
+    // __m128 have the same size.
     let out = unsafe {
         let zero = _mm_setzero_si128();
         let p = _mm_cvtsi32_si128(p32 as i32);

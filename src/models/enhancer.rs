@@ -503,7 +503,7 @@ impl FinishKernel<'_> {
                 // (blend < 1 here: blend 1 took the interleaved path above)
                 let old = sample_rgb(self.crop, r[0] * fx + r[2], old_y);
                 for c in 0..3 {
-                    let e = (enhanced[c] * a + b).max(0.0).min(255.0);
+                    let e = (enhanced[c] * a + b).clamp(0.0, 255.0);
                     px[c] = to_u8(old[c] + blend * (e - old[c]));
                 }
             }
@@ -705,6 +705,10 @@ mod simd {
         /// x = `c[0] + c[1]·x`, y = `c[2] + c[3]·x`; `clamp`: clamped into `[0, max.0] × [0, max.1]`
         /// (else the caller knows them inside); the index is `(ty - origin.1)·stride + tx - origin.0`
         /// (exact in f32 below 2^24; a negative one makes the sample's slice check panic).
+        ///
+        /// # Safety
+        /// The CPU must support SSE2 (the x86-64 baseline); `len <= CHUNK`. Only registers and this
+        /// struct's arrays are touched.
         #[inline(always)]
         unsafe fn new(
             c: [f32; 4],
@@ -740,6 +744,9 @@ mod simd {
         }
 
         /// The bilinear sample of pixel `k` from `d` (rows `stride` apart), as `lerp4`.
+        ///
+        /// # Safety
+        /// SSE2 (the x86-64 baseline). The four taps are read through a bounds-checked slice.
         #[inline(always)]
         unsafe fn sample(&self, k: usize, d: &[[f32; 4]], stride: usize) -> __m128 {
             let i = self.idx[k] as usize;
@@ -1031,7 +1038,7 @@ mod tests {
         let inverted: Vec<f32> = x.iter().map(|v| 1.0 - v).collect();
         let (half, _) = spec.finish(&job, &p, &inverted, 0.5);
         for (h, o) in half.data.iter().zip(&crop.data) {
-            assert_eq!(*h as u32, (255 - *o as u32 + *o as u32 + 1) / 2);
+            assert_eq!(*h as u32, (255 - *o as u32 + *o as u32).div_ceil(2));
         }
         let (none, _) = spec.finish(&job, &p, &inverted, 0.0);
         assert_eq!(none, crop);

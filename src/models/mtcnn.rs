@@ -648,7 +648,7 @@ fn pyramid_level(rgb: &[u8], w: usize, h: usize, ws: usize, hs: usize, out: &mut
 
 /// One band of a level with the native P-Net: its input rows resized from the frame (as
 /// `pyramid_level`, upright), then the network.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "a kernel: plain buffers and sizes, no struct worth naming")]
 fn pnet_band(
     weights: &PnetWeights,
     rgb: &[u8],

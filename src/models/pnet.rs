@@ -132,7 +132,7 @@ pub(super) fn transpose_kernel(w: &Weight, oc_pad: usize) -> Vec<f32> {
 
 /// Winograd F(2x2, 3x3) kernel transform `U = G g Gᵀ` of kernels laid out `[ky][kx][ic][oc]`, into
 /// `[ξ = 4i + j][ic][oc]`.
-#[allow(clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop, reason = "the indices are the matrix algebra")]
 fn winograd_kernels(k: &[f32], ic: usize, oc: usize) -> Vec<f32> {
     const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
     let mut u = vec![0f32; 16 * ic * oc];
@@ -241,7 +241,7 @@ pub struct BandScratch {
 /// Runs P-Net on cell rows `r0..r1` of a level `lw`×`lh`. `input` holds the level's normalised RGB rows
 /// `input_rows(r0, r1, lh)` (upright, 3 floats per pixel); `prob`/`reg` receive those cell rows
 /// (`(r1-r0) * wc` and 4 times that). Only call when [`supported`] says so.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "a kernel: plain buffers and sizes, no struct worth naming")]
 pub fn run_band(
     w: &PnetWeights,
     input: &[f32],
@@ -297,6 +297,9 @@ pub(super) mod avx2 {
     use super::PnetWeights;
 
     /// PReLU with per-lane slopes: `max(x, 0) + a·min(x, 0)` (also used by `stage_net`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA (call it only from the `target_feature` kernels).
     #[inline(always)]
     pub(in crate::models) unsafe fn prelu(x: __m256, a: __m256) -> __m256 {
         let zero = _mm256_setzero_ps();
@@ -306,8 +309,12 @@ pub(super) mod avx2 {
     /// Conv 3→10 (16 lanes) + PReLU + 2x2 max-pool (SAME_UPPER: the last window of an odd size is
     /// one pixel wide; repeating its pixel leaves the max unchanged). `input`: rows of `lw`×3;
     /// `c1w`×`c1h` = conv output size of these rows; writes `rows`×`pw` pooled pixels of 16 floats.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `input` holds the `c1h + 2` input rows of `lw` pixels that the conv reads, and
+    /// `out` at least `rows * pw * 16` floats.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "a kernel: plain buffers and sizes, no struct worth naming")]
     pub(super) unsafe fn layer1(
         w: &PnetWeights,
         input: &[f32],
@@ -363,6 +370,10 @@ pub(super) mod avx2 {
     }
 
     /// `P` neighbouring pixels of conv 10→16 + PReLU. `src` points at the top-left input pixel.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `src` is valid for the 3x3 window of `P` pixels in rows of `pw` pixels of 16
+    /// floats, `dst` for `P * 16` floats.
     #[inline(always)]
     unsafe fn layer2_block<const P: usize>(w: &PnetWeights, src: *const f32, pw: usize, dst: *mut f32) {
         let k = w.k2.as_ptr();
@@ -390,6 +401,9 @@ pub(super) mod avx2 {
     }
 
     /// Conv 10→16 + PReLU over `rows` output rows of `pw - 2` pixels (input: rows + 2 of `pw`).
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `src` holds `(rows + 2) * pw * 16` floats and `out` `rows * (pw - 2) * 16`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn layer2(w: &PnetWeights, src: &[f32], pw: usize, rows: usize, out: &mut [f32]) {
         const P: usize = 6;
@@ -409,6 +423,9 @@ pub(super) mod avx2 {
 
     /// The 1x1 heads and the two-way softmax for `P` cells of `act` (32 floats each): 32 broadcast
     /// FMAs per cell, two chains per cell to halve the latency.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `act` is valid for `P * 32` floats, `prob` for `P` and `reg` for `P * 4`.
     #[inline(always)]
     unsafe fn heads_block<const P: usize>(w: &PnetWeights, act: *const f32, prob: *mut f32, reg: *mut f32) {
         let kh = w.kh.as_ptr();
@@ -435,8 +452,16 @@ pub(super) mod avx2 {
     /// this layer is most of P-Net's arithmetic — then the heads. `src`: `rows + 2` rows of `wc + 2`
     /// pixels (16 floats); tiles reaching past them (odd `rows` or `wc`) read zeros and their extra
     /// outputs are dropped.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; the scratch slices are sized by `BandScratch` for these `rows` and `wc`, `prob`
+    /// holds `rows * wc` floats and `reg` four times that.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::needless_range_loop,
+        reason = "a kernel: buffers, sizes and tile indices"
+    )]
     pub(super) unsafe fn layer3_winograd_heads(
         w: &PnetWeights,
         src: &[f32],
@@ -555,6 +580,10 @@ pub(super) mod avx2 {
     }
 
     /// `P` tiles from `tx`: products for position ξ, output channels `16*half .. 16*half+16`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `vin` and `vout` are the transformed-tile buffers of the calling kernel, valid
+    /// for tiles `tx .. tx + P` at position `xi`.
     #[inline(always)]
     unsafe fn winograd_block<const P: usize>(
         w: &PnetWeights,

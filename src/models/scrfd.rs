@@ -90,8 +90,8 @@ impl Scrfd {
         let plane = net_w * net_h;
         self.input.resize(3 * plane, 0.0);
         for (i, px) in canvas.data.chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                self.input[c * plane + i] = (px[c] as f32 - 127.5) / 128.0;
+            for (c, &v) in px.iter().enumerate() {
+                self.input[c * plane + i] = (v as f32 - 127.5) / 128.0;
             }
         }
 
@@ -121,7 +121,8 @@ impl Scrfd {
                 }
                 let sf = s as f32;
                 for (i, &score) in scores[..n].iter().enumerate() {
-                    if !(score >= params.score_threshold) {
+                    // NaN scores (a broken model) count as below the threshold.
+                    if score.is_nan() || score < params.score_threshold {
                         continue;
                     }
                     let cell = i / 2;

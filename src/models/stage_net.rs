@@ -340,6 +340,8 @@ impl StageNet {
         // Dense then heads, over the crops of this thread.
         sc.dense.resize(n * self.dense.oc_pad, 0.0);
         sc.heads.resize(n * self.heads.oc_pad, 0.0);
+        // SAFETY: AVX2/FMA were checked in `run`; `feats` holds `n` maps of `feat_len` floats and the
+        // outputs were resized to `n` rows of each layer's padded width just above.
         unsafe {
             avx2::dense(&self.dense, sc.feats.as_ptr(), feat_len, self.last, last, n, sc.dense.as_mut_ptr());
             avx2::dense(
@@ -412,6 +414,10 @@ mod avx2 {
 
     /// Output channels `16*ob .. 16*ob+16` of `P` output pixels whose receptive fields start at
     /// `src[p]` (input rows `iw` pixels of `stride` floats) into `dst[p]`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; every `src[p]` is valid for the `k`×`k` receptive field and every `dst[p]` for
+    /// `oc_pad` floats.
     #[inline(always)]
     unsafe fn block<const P: usize>(
         l: &ConvLayer,
@@ -454,6 +460,10 @@ mod avx2 {
 
     /// Valid convolution of an `iw`×`iw` map (`stride` floats per pixel) into `o`×`o` pixels of
     /// `oc_pad` floats.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `src` is valid for `iw * iw * stride` floats and `dst` for `o * o * oc_pad`,
+    /// with `o = iw - k + 1`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn conv(l: &ConvLayer, src: *const f32, iw: usize, stride: usize, o: usize, dst: *mut f32) {
         const P: usize = 6;
@@ -476,6 +486,10 @@ mod avx2 {
 
     /// A layer whose kernel covers the whole `side`×`side` map, for `n` maps `map_len` floats apart:
     /// one output pixel each (`oc_pad` floats), crops blocked like pixels.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `src` is valid for `n` maps `map_len` floats apart (each `side * side * stride`
+    /// floats) and `dst` for `n * oc_pad` floats.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dense(
         l: &ConvLayer,

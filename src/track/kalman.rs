@@ -43,7 +43,7 @@ impl Cv1 {
     pub fn update(&mut self, z: f64, r_std: f64) {
         let Cov2 { pp, pv, vv } = self.p;
         let s = pp + r_std * r_std;
-        if !(s > 0.0) || !z.is_finite() {
+        if s.is_nan() || s <= 0.0 || !z.is_finite() {
             return;
         }
         let (kx, kv) = (pp / s, pv / s);
@@ -64,7 +64,7 @@ pub fn rts_step(filtered: &Cv1, prior_next: &Cv1, smoothed_next: (f64, f64)) -> 
     let a = [[pp + pv, pv], [pv + vv, vv]];
     let Cov2 { pp: qpp, pv: qpv, vv: qvv } = prior_next.p;
     let det = qpp * qvv - qpv * qpv;
-    if !(det.abs() > 1e-300) {
+    if det.is_nan() || det.abs() <= 1e-300 {
         return (filtered.x, filtered.v);
     }
     let inv = [[qvv / det, -qpv / det], [-qpv / det, qpp / det]];

@@ -123,6 +123,7 @@ impl AreaGather {
             }
             // Per-element stores: a block copy of the array reloads it through mismatched-width
             // stores and stalls store forwarding.
+            #[allow(clippy::manual_memcpy, reason = "a block copy here is slower (store forwarding)")]
             for c in 0..C {
                 d[c] = acc[c];
             }
@@ -225,6 +226,10 @@ fn add_scaled_row(acc: &mut [f32], row: &[u8], w: f32, first: bool) {
     }
     #[cfg(target_arch = "x86_64")]
     {
+        /// `plain` compiled for AVX2.
+        ///
+        /// # Safety
+        /// The CPU must support AVX2.
         #[target_feature(enable = "avx2")]
         unsafe fn avx2(acc: &mut [f32], row: &[u8], w: f32, first: bool) {
             plain(acc, row, w, first)

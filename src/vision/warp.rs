@@ -24,7 +24,7 @@ fn src_coord(m_x: f64, x: usize, row_term: f64) -> (i64, f32) {
 
 /// Generic bilinear warp over a source with `C` channels read through `fetch(x, y)` (always in bounds).
 /// `border = None` means replicate; `Some(v)` is a constant. Calls `emit(x, y, value)` for every destination pixel.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "a kernel: plain buffers and sizes, no struct worth naming")]
 #[inline(always)]
 fn warp_core<const C: usize>(
     sw: usize,
