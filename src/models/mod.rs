@@ -8,13 +8,9 @@ pub mod identity;
 pub mod landmark106;
 pub mod locate;
 pub mod mtcnn;
-pub mod onnx_graph;
-mod parallel;
 pub mod parser;
-pub mod pnet;
 pub mod recognizer;
 pub mod scrfd;
-pub mod stage_net;
 pub mod swapper;
 
 pub use crate::dirs::user_model_dir;

@@ -15,6 +15,7 @@ pub mod nms;
 pub mod pixel;
 pub mod resize;
 pub mod similarity;
+pub mod template_warp;
 pub mod warp;
 
 #[cfg(test)]

@@ -9,24 +9,31 @@
 //! * NMS 0.5 Union per scale, 0.7 Union across scales and after R-Net, 0.7 Min after O-Net;
 //! * stage thresholds 0.6 / 0.7 / 0.7, scale factor 0.709.
 //!
-//! The three networks run natively (`super::pnet`, `super::stage_net`: weights from the same files) on
+//! The three networks run natively ([`pnet`], [`stage_net`]: weights from the same files) on
 //! CPUs with AVX2/FMA when the sessions are on the CPU, else in ONNX Runtime. All buffers are kept in
 //! the struct and reused between frames.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use self::parallel::run_all;
+use self::pnet::{BandScratch, CellMaps, PnetWeights};
+use self::stage_net::{StageNet, StageScratch};
+use self::weights::Graph;
 use super::detector::{Detection, DetectorParams};
-use super::onnx_graph::Graph;
-use super::parallel::run_all;
-use super::pnet::{self, BandScratch, CellMaps, PnetWeights};
-use super::stage_net::{StageNet, StageScratch};
 use crate::runtime::{
     load_session, Dim, ExecutionProvider, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec,
 };
 use crate::vision::pixel::PixelLayout;
 use crate::vision::resize::{area_shrink_rgb_rows, resize_f32_rgb_rows};
 use crate::vision::{Filter, PackedFrame};
+
+#[cfg(test)]
+mod native_checks;
+mod parallel;
+pub(crate) mod pnet;
+mod stage_net;
+mod weights;
 
 const THRESHOLDS: [f32; 3] = [0.6, 0.7, 0.7];
 const SCALE_FACTOR: f64 = 0.709;
@@ -411,7 +418,8 @@ impl Mtcnn {
 
     /// P-Net's output for one pyramid level of `frame` (ws×hs, at least 12x12), from the backend in
     /// use: for comparing the native kernels with ONNX Runtime.
-    pub fn pnet_cells(&mut self, frame: &PackedFrame, ws: usize, hs: usize) -> Result<&CellMaps, RuntimeError> {
+    #[cfg(test)]
+    pub(crate) fn pnet_cells(&mut self, frame: &PackedFrame, ws: usize, hs: usize) -> Result<&CellMaps, RuntimeError> {
         assert!(ws >= 12 && hs >= 12, "P-Net needs at least 12x12");
         self.unpack(frame);
         let (w, h) = (frame.width, frame.height);
@@ -501,7 +509,8 @@ impl Mtcnn {
     /// R-Net (`size` 24) or O-Net (48) outputs for `n` upright normalised crops (`crops`: n × size ×
     /// size × 3), from the backend in use: for comparing the native networks with ONNX Runtime.
     /// Returns (name, values) per output.
-    pub fn stage_outputs(
+    #[cfg(test)]
+    pub(crate) fn stage_outputs(
         &mut self,
         size: usize,
         crops: &[f32],

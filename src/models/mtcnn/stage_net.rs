@@ -11,9 +11,9 @@
 
 use std::collections::HashMap;
 
-use super::onnx_graph::{Attribute, Graph, Node};
 use super::parallel::run_all;
 use super::pnet::transpose_kernel;
+use super::weights::{Attribute, Graph, Node};
 
 /// A convolution (or a dense layer written as one) with optional PReLU, output channels padded to a
 /// multiple of 16 (two 8-lane vectors) with zero weights.
@@ -56,15 +56,15 @@ impl Pool {
 /// One named output of the network: a slice of the heads' channels, with the softmax applied when
 /// the graph has one.
 #[derive(Clone, Debug, PartialEq)]
-pub struct HeadOutput {
-    pub name: String,
-    pub offset: usize,
-    pub len: usize,
+pub(crate) struct HeadOutput {
+    pub(crate) name: String,
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
     softmax: bool,
 }
 
 /// A loaded R-Net or O-Net.
-pub struct StageNet {
+pub(crate) struct StageNet {
     size: usize,
     convs: Vec<(ConvLayer, Option<Pool>)>,
     /// Side of the last feature map (the dense layer's kernel).
@@ -75,12 +75,12 @@ pub struct StageNet {
     heads: ConvLayer,
     outputs: Vec<HeadOutput>,
     /// Values per crop in [`StageNet::run`]'s result.
-    pub width: usize,
+    pub(crate) width: usize,
 }
 
 /// Per-thread buffers.
 #[derive(Default)]
-pub struct StageScratch {
+pub(crate) struct StageScratch {
     maps: [Vec<f32>; 2],
     feats: Vec<f32>,
     dense: Vec<f32>,
@@ -103,7 +103,7 @@ fn consumers(graph: &Graph) -> HashMap<&str, Vec<&Node>> {
 
 impl StageNet {
     /// Reads the chain starting at input `input` (crops of `size`×`size`); see the module comment.
-    pub fn from_graph(graph: &Graph, input: &str, size: usize) -> Result<StageNet, String> {
+    pub(crate) fn from_graph(graph: &Graph, input: &str, size: usize) -> Result<StageNet, String> {
         let users = consumers(graph);
         let next = |t: &str, op: &str| -> Result<&Node, String> {
             match users.get(t).map(Vec::as_slice) {
@@ -277,18 +277,13 @@ impl StageNet {
     }
 
     /// Where output `name` lies in each crop's values.
-    pub fn output(&self, name: &str) -> Option<&HeadOutput> {
+    pub(crate) fn output(&self, name: &str) -> Option<&HeadOutput> {
         self.outputs.iter().find(|o| o.name == name)
-    }
-
-    /// Crop side the network takes.
-    pub fn size(&self) -> usize {
-        self.size
     }
 
     /// Runs `n` crops (`input`: n × size × size × 3, upright, normalised) into `out` (n × `width`),
     /// splitting the batch over up to `scratch.len()` threads. Only call when `pnet::supported()`.
-    pub fn run(&self, input: &[f32], n: usize, scratch: &mut [StageScratch], out: &mut Vec<f32>) {
+    pub(crate) fn run(&self, input: &[f32], n: usize, scratch: &mut [StageScratch], out: &mut Vec<f32>) {
         assert!(super::pnet::supported(), "native R-Net/O-Net need AVX2 and FMA");
         let per = self.size * self.size * 3;
         assert!(input.len() >= n * per && !scratch.is_empty());
@@ -410,7 +405,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::ConvLayer;
-    use crate::models::pnet::avx2::prelu;
+    use crate::models::mtcnn::pnet::avx2::prelu;
 
     /// Output channels `16*ob .. 16*ob+16` of `P` output pixels whose receptive fields start at
     /// `src[p]` (input rows `iw` pixels of `stride` floats) into `dst[p]`.

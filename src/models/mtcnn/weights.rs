@@ -65,7 +65,7 @@ const FLOAT: i32 = 1;
 
 /// A node attribute: integer, integer list or string (the kinds a convolution graph uses).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Attribute {
+pub(crate) enum Attribute {
     Int(i64),
     Ints(Vec<i64>),
     Str(String),
@@ -73,37 +73,37 @@ pub enum Attribute {
 
 /// One graph node.
 #[derive(Clone, Debug)]
-pub struct Node {
-    pub op_type: String,
-    pub name: String,
-    pub inputs: Vec<String>,
-    pub outputs: Vec<String>,
-    pub attributes: HashMap<String, Attribute>,
+pub(crate) struct Node {
+    pub(crate) op_type: String,
+    pub(crate) name: String,
+    pub(crate) inputs: Vec<String>,
+    pub(crate) outputs: Vec<String>,
+    pub(crate) attributes: HashMap<String, Attribute>,
 }
 
 /// A float initializer.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Weight {
-    pub dims: Vec<usize>,
-    pub data: Vec<f32>,
+pub(crate) struct Weight {
+    pub(crate) dims: Vec<usize>,
+    pub(crate) data: Vec<f32>,
 }
 
 /// The nodes in file order and the float initializers by name (other initializer types are skipped).
 #[derive(Clone, Debug)]
-pub struct Graph {
-    pub nodes: Vec<Node>,
-    pub weights: HashMap<String, Weight>,
+pub(crate) struct Graph {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) weights: HashMap<String, Weight>,
 }
 
 impl Graph {
     /// Reads `path`. Errors name what could not be read.
-    pub fn read(path: &Path) -> Result<Graph, String> {
+    pub(crate) fn read(path: &Path) -> Result<Graph, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Graph::decode(&bytes)
     }
 
     /// Decodes an ONNX model from memory.
-    pub fn decode(bytes: &[u8]) -> Result<Graph, String> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Graph, String> {
         let model = ModelProto::decode(bytes).map_err(|e| format!("not an ONNX model: {e}"))?;
         let graph = model.graph.ok_or("the ONNX model has no graph")?;
         let mut weights = HashMap::new();
@@ -152,18 +152,18 @@ impl Graph {
     }
 
     /// The float initializer feeding input `k` of `node`.
-    pub fn weight(&self, node: &Node, k: usize) -> Option<&Weight> {
+    pub(crate) fn weight(&self, node: &Node, k: usize) -> Option<&Weight> {
         node.inputs.get(k).and_then(|name| self.weights.get(name))
     }
 }
 
 impl Node {
-    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+    pub(crate) fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.get(name)
     }
 
     /// An integer-list attribute.
-    pub fn ints(&self, name: &str) -> Option<&[i64]> {
+    pub(crate) fn ints(&self, name: &str) -> Option<&[i64]> {
         match self.attributes.get(name) {
             Some(Attribute::Ints(v)) => Some(v),
             _ => None,
@@ -171,7 +171,7 @@ impl Node {
     }
 
     /// A string attribute.
-    pub fn string(&self, name: &str) -> Option<&str> {
+    pub(crate) fn string(&self, name: &str) -> Option<&str> {
         match self.attributes.get(name) {
             Some(Attribute::Str(s)) => Some(s),
             _ => None,
@@ -179,7 +179,7 @@ impl Node {
     }
 
     /// A `Conv` with stride 1, no dilation, no padding and one group (attributes absent or so).
-    pub fn is_plain_conv(&self) -> bool {
+    pub(crate) fn is_plain_conv(&self) -> bool {
         let ones = |name| self.ints(name).is_none_or(|v| v.iter().all(|&s| s == 1));
         let zeros = self.ints("pads").is_none_or(|v| v.iter().all(|&p| p == 0));
         let pad_ok = matches!(self.string("auto_pad"), None | Some("NOTSET") | Some("VALID"));

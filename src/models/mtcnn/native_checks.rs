@@ -1,16 +1,21 @@
-//! MTCNN's native P-Net against ONNX Runtime running the same `pnet.onnx`: cell by cell on pyramid
+//! The native MTCNN networks against ONNX Runtime running the same `pnet.onnx`: cell by cell on pyramid
 //! levels of real photos (odd and minimal sizes included), whole detections, and the graph check
 //! that keeps other files on ONNX Runtime.
 
 use std::path::PathBuf;
 
-use gstghost::models::onnx_graph::Graph;
-use gstghost::models::pnet::{self, CellMaps, PnetWeights};
-use gstghost::models::{resolve_model, Detector, DetectorParams, ModelLocation};
-use gstghost::runtime::{ExecutionProvider, SessionOptions};
-use gstghost::vision::PackedFrame;
+use super::pnet::{self, CellMaps, PnetWeights};
+use super::weights::{Attribute, Graph};
+use crate::models::{resolve_model, Detector, DetectorParams, ModelLocation};
+use crate::runtime::{ExecutionProvider, SessionOptions};
+use crate::vision::{PackedFrame, RgbImage};
 
-mod util;
+/// A photo of tests/data (these unit tests run inside the checkout, after its set-up).
+fn photo(name: &str) -> RgbImage {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let img = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8();
+    RgbImage::from_raw(img.width() as usize, img.height() as usize, img.into_raw())
+}
 
 fn mtcnn() -> Detector {
     let opts = SessionOptions { provider: ExecutionProvider::Cpu, ..Default::default() };
@@ -37,7 +42,7 @@ fn native_pnet_matches_onnxruntime_cell_by_cell() {
     assert!(pnet::supported(), "the native P-Net is what this test checks; this CPU lacks AVX2/FMA");
     let mut faces_seen = 0;
     for name in ["obama.jpg", "biden.jpg"] {
-        let img = util::photo(name);
+        let img = photo(name);
         let frame = PackedFrame::from_rgb(&img);
         let (w, h) = (img.width, img.height);
         // Pyramid-like sizes, odd sizes (the last pool window one pixel wide), a band split with
@@ -65,7 +70,7 @@ fn native_rnet_and_onet_match_onnxruntime_crop_by_crop() {
     let mut det = mtcnn();
     let Detector::Mtcnn(m) = &mut det else { panic!("mtcnn is an MTCNN") };
     assert!(m.native(), "{}", m.note());
-    let img = util::photo("obama.jpg");
+    let img = photo("obama.jpg");
     // Crops of the photo (nearest-neighbour samples of square boxes around the face, which MTCNN
     // finds at x 373-610, y 83-423, and off it), normalised.
     let boxes: Vec<(usize, usize, usize)> = (0..37)
@@ -114,7 +119,7 @@ fn native_and_onnxruntime_pnet_find_the_same_faces() {
     let mut det = mtcnn();
     let params = DetectorParams::default();
     for name in ["obama.jpg", "obama_partial_face.jpg", "biden.jpg"] {
-        let img = util::photo(name);
+        let img = photo(name);
         let frame = PackedFrame::from_rgb(&img);
         let Detector::Mtcnn(m) = &mut det else { unreachable!() };
         m.set_native(true);
@@ -148,7 +153,7 @@ fn one_thread_and_several_give_the_same_faces() {
     let mut dets = [open(1), open(2), open(5)];
     let params = DetectorParams { min_face_size: 14, ..Default::default() };
     for name in ["obama.jpg", "biden.jpg"] {
-        let img = util::photo(name);
+        let img = photo(name);
         let frame = PackedFrame::from_rgb(&img);
         let faces: Vec<_> = dets.iter_mut().map(|d| d.detect(&frame, &params).unwrap()).collect();
         assert!(!faces[0].is_empty(), "{name}");
@@ -178,7 +183,7 @@ fn only_the_expected_pnet_graph_is_taken() {
     // Other pool geometry.
     let e = broken(&|g| {
         let pool = g.nodes.iter_mut().find(|n| n.op_type == "MaxPool").unwrap();
-        pool.attributes.insert("strides".into(), gstghost::models::onnx_graph::Attribute::Ints(vec![1, 1]));
+        pool.attributes.insert("strides".into(), Attribute::Ints(vec![1, 1]));
     });
     assert!(e.contains("max-pool"), "{e}");
     // Wider first layer.
