@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
-use gstghost::faceblend::{composite_support, BlendConfig, Blender, ColorCorrect};
+use gstghost::blend::{BlendConfig, Blender, ColorCorrect};
 use gstghost::meta::{Face, SwapResult};
+use gstghost::vision::composite_support;
 use gstghost::vision::facemask::{self, MaskParams};
 use gstghost::vision::{
     scaled_template, umeyama, warp_affine_packed, Border, PackedFrame, PackedFrameMut, PixelLayout, ARCFACE_112_V1,

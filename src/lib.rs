@@ -6,6 +6,7 @@
 
 use gst::glib;
 
+pub mod blend;
 pub mod common;
 pub mod dirs;
 pub mod faceblend;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use gst::prelude::*;
-use gstghost::faceblend::{BlendConfig, Blender, ColorCorrect, Shape};
+use gstghost::blend::{BlendConfig, Blender, ColorCorrect, Shape};
 use gstghost::meta::{Face, FacesMeta, FrameFaces, SwapResult};
 use gstghost::models::landmark106::Landmarker;
 use gstghost::runtime::SessionOptions;

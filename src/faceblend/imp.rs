@@ -6,7 +6,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use super::{BlendConfig, Blender, ColorCorrect, MaskMode, Skip};
+use crate::blend::{BlendConfig, Blender, ColorCorrect, MaskMode, Skip};
 use crate::common::{packed_frame_mut, rgb_pad_templates, ModelProps};
 use crate::meta::FacesMeta;
 use crate::models::landmark106::Landmarker;

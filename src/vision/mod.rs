@@ -6,6 +6,8 @@
 pub mod affine;
 pub mod blur;
 pub mod color;
+pub mod composite;
+pub mod draw;
 pub mod facemask;
 pub mod hull;
 pub mod image;
@@ -24,6 +26,7 @@ pub(crate) mod testdata;
 pub use affine::Affine2;
 pub use blur::{gaussian_blur_mask, gaussian_blur_mask_roi, gaussian_kernel};
 pub use color::{lab_to_cv8, lab_to_rgb, reinhard_transfer, rgb_to_lab};
+pub use composite::{composite_packed, composite_support};
 pub use hull::{convex_hull, fill_convex_poly};
 pub use image::{GrayImage, MaskF32, RgbImage};
 pub use letterbox::letterbox_packed;
@@ -34,4 +37,4 @@ pub use resize::{resize_mask, resize_rgb, Filter};
 pub use similarity::{
     best_template_fit, scaled_template, umeyama, ARCFACE_112_V1, ARCFACE_112_V2, FFHQ_512, GHOST_TEMPLATES_112,
 };
-pub use warp::{composite_packed, warp_affine_mask, warp_affine_packed, warp_affine_rgb, Border};
+pub use warp::{warp_affine_mask, warp_affine_packed, warp_affine_rgb, Border};

@@ -2,7 +2,7 @@
 
 use super::affine::Affine2;
 use super::image::{MaskF32, RgbImage};
-use super::pixel::{PackedFrame, PackedFrameMut};
+use super::pixel::PackedFrame;
 
 /// How samples outside the source image are obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ fn warp_core<const C: usize>(
 }
 
 #[inline(always)]
-fn to_u8(v: f32) -> u8 {
+pub(super) fn to_u8(v: f32) -> u8 {
     (v + 0.5).clamp(0.0, 255.0) as u8
 }
 
@@ -189,106 +189,6 @@ pub fn warp_affine_mask(src: &MaskF32, m: &Affine2, dst_w: usize, dst_h: usize) 
     out
 }
 
-/// The frame pixels whose images can fall in the crop rectangle `(u0, v0, u1, v1)`: the bounding box of
-/// its corners mapped by `crop_to_frame`, rounded outwards and clipped to the `width`×`height` frame, as
-/// inclusive bounds `(x0, y0, x1, y1)`; `None` when it misses the frame.
-pub(crate) fn frame_box(
-    crop_to_frame: &Affine2,
-    (u0, v0, u1, v1): (f64, f64, f64, f64),
-    (width, height): (usize, usize),
-) -> Option<(usize, usize, usize, usize)> {
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
-    for (u, v) in [(u0, v0), (u1, v0), (u0, v1), (u1, v1)] {
-        let (x, y) = crop_to_frame.apply(u, v);
-        x0 = x0.min(x);
-        y0 = y0.min(y);
-        x1 = x1.max(x);
-        y1 = y1.max(y);
-    }
-    let (x0, y0) = (x0.floor().max(0.0), y0.floor().max(0.0));
-    let (x1, y1) = (x1.ceil().min(width as f64 - 1.0), y1.ceil().min(height as f64 - 1.0));
-    // Written so that NaN bounds (a degenerate map) give None too.
-    if !(x0 <= x1 && y0 <= y1) {
-        return None;
-    }
-    Some((x0 as usize, y0 as usize, x1 as usize, y1 as usize))
-}
-
-/// Pastes a warped crop back into the frame: for every frame pixel in the bounding box of the crop's footprint
-/// (clipped to the frame, no wrap-around) it samples `crop` (replicated border) and `mask` (zero border)
-/// bilinearly at `frame_to_crop(x, y)` and writes `m*crop + (1-m)*frame` rounded, with `m = mask * opacity`.
-/// Only that ROI is touched; pixels where `m == 0` stay bit-exact; alpha/padding bytes are never written.
-/// Returns `false` (and does nothing) when `frame_to_crop` is not invertible or the footprint misses the frame.
-/// Panics if `mask` and `crop` differ in size.
-pub fn composite_packed(
-    frame: &mut PackedFrameMut,
-    crop: &RgbImage,
-    mask: &MaskF32,
-    frame_to_crop: &Affine2,
-    opacity: f32,
-) -> bool {
-    assert!(mask.width == crop.width && mask.height == crop.height, "composite_packed: mask/crop size mismatch");
-    let (cw, ch) = (crop.width, crop.height);
-    let Some(inv) = frame_to_crop.invert() else {
-        return false;
-    };
-    if cw == 0 || ch == 0 || frame.width == 0 || frame.height == 0 || opacity <= 0.0 {
-        return false;
-    }
-    // The zero-border mask can be non-zero for crop coordinates in (-1, cw) x (-1, ch).
-    let crop_area = (-1.0, -1.0, cw as f64, ch as f64);
-    let Some((bx0, by0, bx1, by1)) = frame_box(&inv, crop_area, (frame.width, frame.height)) else {
-        return false;
-    };
-    let opacity = opacity.min(1.0);
-    let bpp = frame.layout.bytes_per_pixel();
-    let off = frame.layout.rgb_offsets();
-    let m = &frame_to_crop.0;
-    let (cwi, chi) = (cw as i64, ch as i64);
-    let mtap = |x: i64, y: i64| -> f32 {
-        if x >= 0 && y >= 0 && x < cwi && y < chi {
-            mask.data[y as usize * cw + x as usize]
-        } else {
-            0.0
-        }
-    };
-    let ctap = |x: i64, y: i64, c: usize| -> f32 {
-        let (x, y) = (x.clamp(0, cwi - 1) as usize, y.clamp(0, chi - 1) as usize);
-        crop.data[(y * cw + x) * 3 + c] as f32
-    };
-    for y in by0..=by1 {
-        let row = &mut frame.data[y * frame.stride..];
-        for x in bx0..=bx1 {
-            let u = m[0] * x as f64 + m[1] * y as f64 + m[2];
-            let v = m[3] * x as f64 + m[4] * y as f64 + m[5];
-            if !(u > -1.0 && v > -1.0 && u < cw as f64 && v < ch as f64) {
-                continue;
-            }
-            let (iu, iv) = (u.floor() as i64, v.floor() as i64);
-            let (fu, fv) = ((u - iu as f64) as f32, (v - iv as f64) as f32);
-            let w00 = (1.0 - fu) * (1.0 - fv);
-            let w01 = fu * (1.0 - fv);
-            let w10 = (1.0 - fu) * fv;
-            let w11 = fu * fv;
-            let a = (w00 * mtap(iu, iv) + w01 * mtap(iu + 1, iv) + w10 * mtap(iu, iv + 1) + w11 * mtap(iu + 1, iv + 1))
-                .clamp(0.0, 1.0)
-                * opacity;
-            if a <= 0.0 {
-                continue;
-            }
-            let px = &mut row[x * bpp..x * bpp + bpp];
-            for (c, &o) in off.iter().enumerate() {
-                let s = w00 * ctap(iu, iv, c)
-                    + w01 * ctap(iu + 1, iv, c)
-                    + w10 * ctap(iu, iv + 1, c)
-                    + w11 * ctap(iu + 1, iv + 1, c);
-                px[o] = to_u8(a * s + (1.0 - a) * px[o] as f32);
-            }
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::pixel::PixelLayout;
@@ -358,66 +258,5 @@ mod tests {
         let src = src_rgb();
         let out = warp_affine_rgb(&src, &Affine2([0.0; 6]), 3, 2, Border::Constant([5, 6, 7]));
         assert!(out.data.chunks(3).all(|p| p == [5, 6, 7]));
-    }
-
-    /// A 6x5 BGRx frame with an odd stride; a 2x2 crop placed at frame (2,1) by a pure translation.
-    #[test]
-    fn composite_basic() {
-        let (w, h, stride) = (6, 5, 6 * 4 + 1);
-        let mut buf: Vec<u8> = (0..stride * h).map(|i| (i * 7 % 251) as u8).collect();
-        let orig = buf.clone();
-        let crop = RgbImage::from_raw(2, 2, vec![200, 100, 50, 200, 100, 50, 200, 100, 50, 200, 100, 50]);
-        let mut mask = MaskF32::from_raw(2, 2, vec![1.0, 0.5, 0.0, 1.0]);
-        let to_crop = Affine2::translate(-2.0, -1.0);
-        let mut f = PackedFrameMut::new(&mut buf, w, h, stride, PixelLayout::Bgrx);
-        assert!(composite_packed(&mut f, &crop, &mask, &to_crop, 1.0));
-        let fr = f.as_frame();
-        assert_eq!(fr.rgb(2, 1), [200, 100, 50]);
-        assert_eq!(fr.rgb(3, 2), [200, 100, 50]);
-        let o = PackedFrame::new(&orig, w, h, stride, PixelLayout::Bgrx);
-        let half = |c: u8, f: u8| ((c as f32 + f as f32) * 0.5 + 0.5) as u8;
-        let (a, b) = (o.rgb(3, 1), fr.rgb(3, 1));
-        assert_eq!(b, [half(200, a[0]), half(100, a[1]), half(50, a[2])]);
-        // Mask 0 → untouched; padding bytes and everything outside the 2x2 footprint untouched.
-        let changed: Vec<usize> = (0..buf.len()).filter(|&i| buf[i] != orig[i]).collect();
-        for i in &changed {
-            let (y, x) = (i / stride, (i % stride) / 4);
-            assert!((i % stride) % 4 != 3 && (1..=2).contains(&y) && (2..=3).contains(&x) && !(x == 2 && y == 2));
-        }
-        // Zero mask or singular transform → no change.
-        mask.data.fill(0.0);
-        let snapshot = buf.clone();
-        let mut f = PackedFrameMut::new(&mut buf, w, h, stride, PixelLayout::Bgrx);
-        assert!(composite_packed(&mut f, &crop, &mask, &to_crop, 1.0));
-        assert!(!composite_packed(&mut f, &crop, &mask, &Affine2([0.0; 6]), 1.0));
-        assert_eq!(buf, snapshot);
-    }
-
-    /// Round trip: warping a frame into a crop and compositing it back with a full mask reproduces the frame
-    /// (±1) inside the footprint, and frames far away from the crop are unaffected.
-    #[test]
-    fn composite_roundtrip_and_clipping() {
-        let src = src_rgb();
-        // 90-degree rotation plus integer shift: every sample lands on a pixel centre, so the round trip is exact.
-        let m = Affine2([0.0, 1.0, -5.0, -1.0, 0.0, 40.0]);
-        let crop = warp_affine_rgb(&src, &m, 30, 30, Border::Replicate);
-        let mask = MaskF32::from_raw(30, 30, vec![1.0; 900]);
-        let mut out = src.clone();
-        let mut f = PackedFrameMut::from_rgb(&mut out);
-        assert!(composite_packed(&mut f, &crop, &mask, &m, 1.0));
-        for y in 0..47 {
-            for x in 0..61 {
-                let (u, v) = m.apply(x as f64, y as f64);
-                if u >= 1.0 && v >= 1.0 && u <= 28.0 && v <= 28.0 {
-                    let (a, b) = (src.get(x, y), out.get(x, y));
-                    assert_eq!(a, b, "({x},{y})");
-                } else if u < -1.5 || v < -1.5 || u > 30.5 || v > 30.5 {
-                    assert_eq!(src.get(x, y), out.get(x, y));
-                }
-            }
-        }
-        // Footprint entirely outside the frame → false, no change.
-        let mut f = PackedFrameMut::from_rgb(&mut out);
-        assert!(!composite_packed(&mut f, &crop, &mask, &Affine2::translate(500.0, 500.0), 1.0));
     }
 }
