@@ -7,8 +7,87 @@ use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
 use crate::meta::{faces_to_structures, Face};
-use crate::runtime::{ExecutionProvider, SessionOptions};
+use crate::models::ModelError;
+use crate::runtime::{ExecutionProvider, RuntimeError, SessionOptions};
 use crate::vision::{PackedFrame, PackedFrameMut, PixelLayout};
+
+/// Why an element cannot start (or go on), mapped onto the GStreamer error domain that fits, so
+/// that applications can tell a settings mistake from a missing file or a broken one. Messages do
+/// not name the element: GStreamer does.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ElementError {
+    /// A combination of properties that cannot work.
+    #[error("{0}")]
+    Settings(String),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl From<RuntimeError> for ElementError {
+    fn from(e: RuntimeError) -> Self {
+        ElementError::Model(ModelError::Runtime(e))
+    }
+}
+
+impl ElementError {
+    /// The error message for `start` (or the bus) in its domain.
+    pub fn to_error_message(&self) -> gst::ErrorMessage {
+        let text = self.to_string();
+        match self.domain() {
+            Domain::Settings => gst::error_msg!(gst::LibraryError::Settings, ("{}", text)),
+            Domain::Init => gst::error_msg!(gst::LibraryError::Init, ("{}", text)),
+            Domain::NotFound => gst::error_msg!(gst::ResourceError::NotFound, ("{}", text)),
+            Domain::OpenRead => gst::error_msg!(gst::ResourceError::OpenRead, ("{}", text)),
+            Domain::Write => gst::error_msg!(gst::ResourceError::Write, ("{}", text)),
+            Domain::Resource => gst::error_msg!(gst::ResourceError::Failed, ("{}", text)),
+            Domain::Stream => gst::error_msg!(gst::StreamError::Failed, ("{}", text)),
+        }
+    }
+
+    /// Posts this as a WARNING on the bus (something the element survives).
+    pub fn post_warning(&self, element: &impl IsA<gst::Element>) {
+        let text = self.to_string();
+        match self.domain() {
+            Domain::Settings => gst::element_warning!(element, gst::LibraryError::Settings, ("{}", text)),
+            Domain::Init => gst::element_warning!(element, gst::LibraryError::Init, ("{}", text)),
+            Domain::NotFound => gst::element_warning!(element, gst::ResourceError::NotFound, ("{}", text)),
+            Domain::OpenRead => gst::element_warning!(element, gst::ResourceError::OpenRead, ("{}", text)),
+            Domain::Write => gst::element_warning!(element, gst::ResourceError::Write, ("{}", text)),
+            Domain::Resource => gst::element_warning!(element, gst::ResourceError::Failed, ("{}", text)),
+            Domain::Stream => gst::element_warning!(element, gst::StreamError::Failed, ("{}", text)),
+        }
+    }
+
+    fn domain(&self) -> Domain {
+        match self {
+            ElementError::Settings(_) | ElementError::Model(ModelError::Ambiguous(_)) => Domain::Settings,
+            ElementError::Model(e) => match e {
+                ModelError::NotFound(_) | ModelError::Missing { .. } => Domain::NotFound,
+                ModelError::Unreadable { .. } => Domain::OpenRead,
+                ModelError::Unwritable { .. } => Domain::Write,
+                ModelError::NoFace { .. } => Domain::Resource,
+                ModelError::Ambiguous(_) => Domain::Settings,
+                ModelError::Runtime(r) => match r {
+                    RuntimeError::Library(_) | RuntimeError::Provider { .. } => Domain::Init,
+                    RuntimeError::Model { .. } | RuntimeError::Contract { .. } => Domain::OpenRead,
+                    RuntimeError::Run { .. } => Domain::Stream,
+                },
+            },
+        }
+    }
+}
+
+/// The GStreamer error domains the elements use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Domain {
+    Settings,
+    Init,
+    NotFound,
+    OpenRead,
+    Write,
+    Resource,
+    Stream,
+}
 
 /// The packed 8-bit RGB formats every element accepts.
 pub const RGB_FORMATS: [VideoFormat; 10] = [
@@ -153,4 +232,32 @@ pub fn post_faces_message(element: &gst::Element, segment: &gst::Segment, buffer
         .field("faces", faces_to_structures(faces))
         .build();
     let _ = element.post_message(gst::message::Element::builder(s).src(element).build());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_has_its_domain() {
+        let model = |e: ModelError| ElementError::Model(e);
+        let path = std::path::PathBuf::from("/x");
+        let runtime = |e: RuntimeError| ElementError::from(e).domain();
+        assert_eq!(ElementError::Settings("a bad pair".into()).domain(), Domain::Settings);
+        assert_eq!(model(ModelError::Ambiguous("which family?".into())).domain(), Domain::Settings);
+        assert_eq!(model(ModelError::NotFound("m".into())).domain(), Domain::NotFound);
+        assert_eq!(model(ModelError::Missing { what: "source photo", path: path.clone() }).domain(), Domain::NotFound);
+        let unreadable = ModelError::Unreadable { what: "embedding file", path: path.clone(), reason: "short".into() };
+        assert_eq!(model(unreadable).domain(), Domain::OpenRead);
+        let unwritable = ModelError::Unwritable { what: "embedding file", path: path.clone(), reason: "ro".into() };
+        assert_eq!(model(unwritable).domain(), Domain::Write);
+        assert_eq!(model(ModelError::NoFace { what: "reference photo", path }).domain(), Domain::Resource);
+        assert_eq!(runtime(RuntimeError::Library("no .so".into())), Domain::Init);
+        let provider = RuntimeError::Provider { provider: "cuda".into(), path: "m".into(), message: "no".into() };
+        assert_eq!(runtime(provider), Domain::Init);
+        let contract =
+            RuntimeError::Contract { path: "m".into(), role: "r".into(), expected: "e".into(), found: "f".into() };
+        assert_eq!(runtime(contract), Domain::OpenRead);
+        assert_eq!(runtime(RuntimeError::Run { path: "m".into(), message: "oom".into() }), Domain::Stream);
+    }
 }

@@ -2,24 +2,28 @@
 //!
 //! The crate is both the plugin (`libgstghost.so`, plugin name `ghost`) and a Rust library:
 //! applications read and write the face meta through [`meta::FacesMeta`], and the pixel,
-//! model and tracking code is usable without GStreamer.
+//! model and tracking code is usable without GStreamer. The design is in `docs/architecture.md`.
 
 use gst::glib;
 
+// The public API: the face meta and the bus message (what applications read), and the plain
+// modules that the examples, the tests and the ghost-models tool use (models, pixels, tracking,
+// runtime, blending). The elements themselves are reached through GStreamer.
 pub mod blend;
-pub mod common;
-pub mod dirs;
-pub mod faceblend;
-pub mod facedetect;
-pub mod faceenhance;
-pub mod faceswap;
-pub mod faceswapbin;
-pub mod facetrack;
 pub mod meta;
 pub mod models;
 pub mod runtime;
 pub mod track;
 pub mod vision;
+
+mod common;
+mod dirs;
+mod faceblend;
+mod facedetect;
+mod faceenhance;
+mod faceswap;
+mod faceswapbin;
+mod facetrack;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // Registering the meta API here makes it known before any element uses it. The ONNX Runtime

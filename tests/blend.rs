@@ -376,7 +376,7 @@ fn run_pipeline(
         let bus = pipeline.bus().unwrap();
         let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error]);
         pipeline.set_state(gst::State::Null).unwrap();
-        return Err(msg.map(|m| format!("{m:?}")).unwrap_or_else(|| "state change failed".into()));
+        return Err(msg.map(|m| error_text(&m)).unwrap_or_else(|| "state change failed".into()));
     }
     for (i, mut b) in frames.into_iter().enumerate() {
         b.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
@@ -391,9 +391,17 @@ fn run_pipeline(
     let err = bus.pop_filtered(&[gst::MessageType::Error]);
     pipeline.set_state(gst::State::Null).unwrap();
     if let Some(e) = err {
-        return Err(format!("{e:?}"));
+        return Err(error_text(&e));
     }
     Ok(out)
+}
+
+/// The text and debug detail of an error message.
+fn error_text(message: &gst::Message) -> String {
+    match message.view() {
+        gst::MessageView::Error(e) => format!("{} ({:?})", e.error(), e.debug()),
+        _ => format!("{message:?}"),
+    }
 }
 
 /// Builds a buffer with GStreamer's default stride for the format, filled by our pattern; returns it and the stride.
@@ -401,7 +409,7 @@ fn video_buffer(format: gst_video::VideoFormat, w: usize, h: usize) -> (gst::Buf
     init();
     let info = gst_video::VideoInfo::builder(format, w as u32, h as u32).build().unwrap();
     let stride = info.stride()[0] as usize;
-    let layout = gstghost::common::layout_of(format).unwrap();
+    let layout = layout_of(format);
     let mut data = make_frame(w, h, stride, layout);
     data.resize(info.size(), 77);
     (gst::Buffer::from_mut_slice(data.clone()), data, stride)
@@ -412,7 +420,7 @@ fn element_round_trip_and_coloured_swap_in_rgb_bgrx_rgba() {
     use gst_video::VideoFormat as F;
     for format in [F::Rgb, F::Bgrx, F::Rgba] {
         let (w, h) = (321, 243); // odd width: padded RGB stride
-        let layout = gstghost::common::layout_of(format).unwrap();
+        let layout = layout_of(format);
         let fname = format.to_str();
         // Identity swap + hard box: within 1 level; and a second frame with a solid swap + template mask.
         let (mut b1, orig, stride) = video_buffer(format, w, h);
@@ -574,4 +582,14 @@ fn photos_before_after_pngs() {
     let g: Vec<u8> = mask.data.iter().map(|v| (v * 255.0).round() as u8).collect();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/output");
     image::save_buffer(dir.join("blend_template_mask224.png"), &g, 224, 224, image::ColorType::L8).unwrap();
+}
+
+/// The pixel layout of the packed formats these tests use.
+fn layout_of(format: gst_video::VideoFormat) -> PixelLayout {
+    match format {
+        gst_video::VideoFormat::Rgb => PixelLayout::Rgb,
+        gst_video::VideoFormat::Bgrx => PixelLayout::Bgrx,
+        gst_video::VideoFormat::Rgba => PixelLayout::Rgba,
+        other => panic!("no layout for {other:?} in these tests"),
+    }
 }

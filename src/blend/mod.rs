@@ -99,16 +99,20 @@ impl Default for BlendConfig {
 
 impl BlendConfig {
     /// Resolves `mask` against the models that are loaded; an impossible combination is an error message.
-    pub fn resolve(mode: MaskMode, has_landmarker: bool, has_parser: bool) -> Result<(Shape, bool, bool), String> {
+    pub fn resolve(
+        mode: MaskMode,
+        has_landmarker: bool,
+        has_parser: bool,
+    ) -> Result<(Shape, bool, bool), MissingMaskModel> {
         let auto = if has_landmarker { Shape::Landmarks } else { Shape::Template };
         Ok(match mode {
             MaskMode::Auto => (auto, has_parser, false),
             MaskMode::Template => (Shape::Template, false, false),
             MaskMode::Landmarks if has_landmarker => (Shape::Landmarks, false, false),
-            MaskMode::Landmarks => return Err("mask=landmarks needs a 'landmarker' model (2d106det)".into()),
+            MaskMode::Landmarks => return Err(MissingMaskModel::LANDMARKER),
             MaskMode::Box => (Shape::Box, false, false),
             MaskMode::Parser if has_parser => (auto, true, false),
-            MaskMode::Parser => return Err("mask=parser needs a 'parser' model (BiSeNet face parsing)".into()),
+            MaskMode::Parser => return Err(MissingMaskModel::PARSER),
             MaskMode::Debug => (auto, has_parser, true),
         })
     }
@@ -124,6 +128,21 @@ impl BlendConfig {
         }
         p
     }
+}
+
+/// A mask mode that needs a model the blender was not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("mask={mask} needs a '{property}' model ({model})")]
+pub struct MissingMaskModel {
+    pub mask: &'static str,
+    /// The element property that names the model.
+    pub property: &'static str,
+    pub model: &'static str,
+}
+
+impl MissingMaskModel {
+    const LANDMARKER: Self = Self { mask: "landmarks", property: "landmarker", model: "2d106det" };
+    const PARSER: Self = Self { mask: "parser", property: "parser", model: "BiSeNet face parsing" };
 }
 
 /// Why a face was not blended.

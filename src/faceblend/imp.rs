@@ -6,8 +6,8 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::blend::{BlendConfig, Blender, ColorCorrect, MaskMode, Skip};
-use crate::common::{packed_frame_mut, rgb_pad_templates, ModelProps};
+use crate::blend::{BlendConfig, Blender, ColorCorrect, MaskMode, MissingMaskModel, Skip};
+use crate::common::{packed_frame_mut, rgb_pad_templates, ElementError, ModelProps};
 use crate::meta::FacesMeta;
 use crate::models::landmark106::Landmarker;
 use crate::models::parser::FaceParser;
@@ -49,7 +49,7 @@ impl Default for Settings {
 }
 
 impl Settings {
-    fn config(&self, has_landmarker: bool, has_parser: bool) -> Result<BlendConfig, String> {
+    fn config(&self, has_landmarker: bool, has_parser: bool) -> Result<BlendConfig, MissingMaskModel> {
         let (shape, use_parser, debug_mode) = BlendConfig::resolve(self.mask, has_landmarker, has_parser)?;
         Ok(BlendConfig {
             shape,
@@ -212,17 +212,13 @@ impl ElementImpl for FaceBlend {
     }
 }
 
+/// Opens an optional model named by a property.
 fn open_model<T>(
-    what: &str,
     value: &Option<String>,
     open: impl FnOnce(&std::path::Path) -> Result<T, crate::runtime::RuntimeError>,
-) -> Result<Option<T>, gst::ErrorMessage> {
+) -> Result<Option<T>, ElementError> {
     let Some(value) = value else { return Ok(None) };
-    let location = resolve_model(value)
-        .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["ghostfaceblend: {} model: {}", what, e]))?;
-    open(location.path())
-        .map(Some)
-        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["ghostfaceblend: {} model: {}", what, e]))
+    Ok(Some(open(resolve_model(value)?.path())?))
 }
 
 impl BaseTransformImpl for FaceBlend {
@@ -233,11 +229,12 @@ impl BaseTransformImpl for FaceBlend {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let opts = settings.props.session_options();
-        let landmarker = open_model("landmarker", &settings.landmarker, |p| Landmarker::open(p, &opts))?;
-        let parser = open_model("parser", &settings.parser, |p| FaceParser::open(p, &opts))?;
+        let landmarker =
+            open_model(&settings.landmarker, |p| Landmarker::open(p, &opts)).map_err(|e| e.to_error_message())?;
+        let parser = open_model(&settings.parser, |p| FaceParser::open(p, &opts)).map_err(|e| e.to_error_message())?;
         settings
             .config(landmarker.is_some(), parser.is_some())
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["ghostfaceblend: {}", e]))?;
+            .map_err(|e| ElementError::Settings(e.to_string()).to_error_message())?;
         *self.state.lock().unwrap() = Some(State { blender: Blender::new(landmarker, parser), info: None });
         Ok(())
     }
@@ -285,16 +282,16 @@ impl BaseTransformImpl for FaceBlend {
         let state = state_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
         let cfg = settings.config(state.blender.landmarker.is_some(), state.blender.parser.is_some()).map_err(|e| {
-            gst::element_imp_error!(self, gst::LibraryError::Settings, ["{}", e]);
+            gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", e));
             gst::FlowError::Error
         })?;
         let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).map_err(|_| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["could not map the video frame writable"]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("could not map the video frame writable"));
             gst::FlowError::Error
         })?;
         let mut packed = packed_frame_mut(&mut frame).ok_or(gst::FlowError::NotNegotiated)?;
         let report = state.blender.process(&mut packed, &faces.faces, &cfg).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["blending failed: {}", e]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("blending failed: {}", e));
             gst::FlowError::Error
         })?;
         for (i, why) in &report.skipped {

@@ -6,7 +6,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::{packed_frame, post_faces_message, rgb_pad_templates, ModelProps};
+use crate::common::{packed_frame, post_faces_message, rgb_pad_templates, ElementError, ModelProps};
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
 use crate::models::detector::{Detection, Detector, DetectorParams};
 use crate::models::resolve_model;
@@ -219,10 +219,9 @@ impl BaseTransformImpl for FaceDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let location = resolve_model(&settings.model)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ["ghostfacedetect: {}", e]))?;
+        let location = resolve_model(&settings.model).map_err(|e| ElementError::from(e).to_error_message())?;
         let detector = Detector::open(&location, &settings.props.session_options())
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["ghostfacedetect: {}", e]))?;
+            .map_err(|e| ElementError::from(e).to_error_message())?;
         gst::info!(
             CAT,
             imp = self,
@@ -271,12 +270,12 @@ impl BaseTransformImpl for FaceDetect {
         let mut faces = Vec::new();
         if run_now {
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buffer, &info).map_err(|_| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["could not map the video frame"]);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("could not map the video frame"));
                 gst::FlowError::Error
             })?;
             let packed = packed_frame(&frame).ok_or(gst::FlowError::NotNegotiated)?;
             let detections = state.detector.detect(&packed, &settings.params).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["face detection failed: {}", e]);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("face detection failed: {}", e));
                 gst::FlowError::Error
             })?;
             *self.runs.lock().unwrap() += 1;

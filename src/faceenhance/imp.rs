@@ -6,7 +6,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::FamilyProp;
-use crate::common::{rgb_pad_templates, ModelProps};
+use crate::common::{rgb_pad_templates, ElementError, ModelProps};
 use crate::meta::{FacesMeta, SwapResult};
 use crate::models::enhancer::{EnhanceJob, Enhancer};
 use crate::models::resolve_model;
@@ -51,11 +51,10 @@ impl ObjectSubclass for FaceEnhance {
 }
 
 impl FaceEnhance {
-    fn start_inner(settings: &Settings) -> Result<Enhancer, String> {
-        let model = settings.model.as_deref().ok_or(NO_MODEL)?;
-        let location = resolve_model(model).map_err(|e| format!("enhancer model: {e}"))?;
-        Enhancer::open(location.path(), settings.family.family(), &settings.props.session_options())
-            .map_err(|e| e.to_string())
+    fn start_inner(settings: &Settings) -> Result<Enhancer, ElementError> {
+        let model = settings.model.as_deref().ok_or_else(|| ElementError::Settings(NO_MODEL.into()))?;
+        let location = resolve_model(model)?;
+        Ok(Enhancer::open(location.path(), settings.family.family(), &settings.props.session_options())?)
     }
 }
 
@@ -143,8 +142,7 @@ impl BaseTransformImpl for FaceEnhance {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let enhancer = Self::start_inner(&settings)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["ghostfaceenhance: {}", e]))?;
+        let enhancer = Self::start_inner(&settings).map_err(|e| e.to_error_message())?;
         gst::info!(
             CAT,
             imp = self,
@@ -190,7 +188,7 @@ impl BaseTransformImpl for FaceEnhance {
                 })
                 .collect();
             state.enhancer.enhance(&jobs, blend).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["enhancer: {}", e]);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("enhancer: {}", e));
                 gst::FlowError::Error
             })?
         };

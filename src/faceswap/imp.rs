@@ -8,7 +8,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{CropModeProp, Targets};
-use crate::common::{packed_frame, rgb_pad_templates, ModelProps};
+use crate::common::{packed_frame, rgb_pad_templates, ElementError, ModelProps};
 use crate::meta::{Face, FacesMeta, SwapResult};
 use crate::models::align::{generator_crop, CropMode};
 use crate::models::identity::{
@@ -16,9 +16,9 @@ use crate::models::identity::{
 };
 use crate::models::recognizer::{cosine, normalized, Recognizer};
 use crate::models::swapper::{paste_swap, GhostGenerator};
-use crate::models::{resolve_model, Detector};
+use crate::models::{resolve_model, Detector, ModelError, PhotoKind};
 use crate::runtime::SessionOptions;
-use crate::vision::{PackedFrame, PixelLayout};
+use crate::vision::PackedFrame;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("ghostfaceswap", gst::DebugColorFlags::empty(), Some("GHOST face swapper"))
@@ -124,73 +124,81 @@ fn split_paths(value: &str) -> Vec<PathBuf> {
     value.split(';').map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect()
 }
 
-fn resolve_file(value: &str, what: &str) -> Result<PathBuf, String> {
-    resolve_model(value).map(|l| l.path().to_path_buf()).map_err(|e| format!("{what}: {e}"))
+fn settings_error(message: &str) -> ElementError {
+    ElementError::Settings(message.into())
 }
+
+const NO_SOURCE: &str = "no source identity: set source=PHOTO.jpg (or source-embedding=FILE)";
 
 impl FaceSwap {
     /// Computes the source identity (from the embedding file or the photos) with the given models.
-    fn compute_identity(settings: &Settings, models: &IdentityModels) -> Result<(SourceIdentity, Vec<String>), String> {
+    fn compute_identity(
+        settings: &Settings,
+        models: &IdentityModels,
+    ) -> Result<(SourceIdentity, Vec<String>), ElementError> {
+        let paths = settings.source.as_deref().map(split_paths).unwrap_or_default();
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
         if let Some(file) = &settings.source_embedding {
             let values = read_embedding(Path::new(file))?;
             let mut identity =
                 SourceIdentity { generator_identity: Some(values.clone()), embedding: Some(values), crop: None };
             // `paste` still needs the photo's face.
-            if let Some(source) = &settings.source {
-                let paths = split_paths(source);
-                let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            if !refs.is_empty() {
                 let mut detector = models.detector.lock().unwrap_or_else(|e| e.into_inner());
                 identity.crop = identity_from_photos(&refs, &mut detector, None, models.crop_mode)?.0.crop;
             }
             return Ok((identity, Vec::new()));
         }
-        let source =
-            settings.source.as_deref().ok_or("no source identity: set source=PHOTO.jpg (or source-embedding=FILE)")?;
-        let paths = split_paths(source);
-        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        if refs.is_empty() {
+            return Err(settings_error(NO_SOURCE));
+        }
         let mut detector = models.detector.lock().unwrap_or_else(|e| e.into_inner());
-        identity_from_photos(&refs, &mut detector, models.recognizer.as_ref(), models.crop_mode)
+        Ok(identity_from_photos(&refs, &mut detector, models.recognizer.as_ref(), models.crop_mode)?)
     }
 
     fn save_embedding(&self, settings: &Settings, identity: &SourceIdentity) {
         if let (Some(out), Some(values)) = (&settings.embedding_out, &identity.generator_identity) {
             match write_embedding(Path::new(out), values) {
                 Ok(()) => gst::info!(CAT, imp = self, "saved the source identity to {out}"),
-                Err(e) => gst::element_imp_warning!(self, gst::ResourceError::Write, ["{}", e]),
+                Err(e) => ElementError::from(e).post_warning(&*self.obj()),
             }
         }
     }
 
-    fn start_inner(&self, settings: &Settings) -> Result<State, String> {
+    fn start_inner(&self, settings: &Settings) -> Result<State, ElementError> {
         let options: SessionOptions = settings.props.session_options();
         let engine = if settings.model == PASTE {
             Engine::Paste
         } else {
-            let path = resolve_model(&settings.model)
-                .map_err(|e| format!("GHOST generator '{}' not found: {e}; {FETCH_HINT}", settings.model))?;
-            Engine::Ghost(GhostGenerator::open(path.path(), &options).map_err(|e| e.to_string())?)
+            let path = resolve_model(&settings.model).map_err(|e| match e {
+                ModelError::NotFound(m) => ModelError::NotFound(format!("GHOST generator: {m}; {FETCH_HINT}")),
+                other => other,
+            })?;
+            Engine::Ghost(GhostGenerator::open(path.path(), &options)?)
         };
         let recognizer = match &settings.recognizer {
             Some(r) => {
-                let model = resolve_file(r, "recognizer")?;
-                let converter = settings.converter.as_deref().map(|c| resolve_file(c, "converter")).transpose()?;
-                Some(Recognizer::open(&model, converter.as_deref(), &options).map_err(|e| e.to_string())?)
+                let model = resolve_model(r)?;
+                let converter = settings.converter.as_deref().map(resolve_model).transpose()?;
+                Some(Recognizer::open(model.path(), converter.as_ref().map(|c| c.path()), &options)?)
             }
             None => None,
         };
         if matches!(engine, Engine::Ghost(_)) && recognizer.is_none() && settings.source_embedding.is_none() {
-            return Err("a GHOST generator needs the source identity: set `recognizer` (an ArcFace model, e.g. arcface_w600k_r50 with converter=crossface_ghost) or `source-embedding`".into());
+            return Err(settings_error(
+                "a GHOST generator needs the source identity: set `recognizer` (an ArcFace model, e.g. \
+                 arcface_w600k_r50 with converter=crossface_ghost) or `source-embedding`",
+            ));
         }
         if settings.targets == Targets::Reference && (recognizer.is_none() || settings.reference.is_none()) {
-            return Err(
-                "targets=reference needs `reference` (photo of the person to replace) and a `recognizer`".into()
-            );
+            return Err(settings_error(
+                "targets=reference needs `reference` (photo of the person to replace) and a `recognizer`",
+            ));
         }
         if matches!(engine, Engine::Paste) && settings.source.is_none() {
-            return Err("model=paste needs a source photo: set source=PHOTO.jpg".into());
+            return Err(settings_error("model=paste needs a source photo: set source=PHOTO.jpg"));
         }
-        let detector_location = resolve_model(&settings.detector).map_err(|e| format!("detector: {e}"))?;
-        let detector = Detector::open(&detector_location, &options).map_err(|e| e.to_string())?;
+        let detector = Detector::open(&resolve_model(&settings.detector)?, &options)?;
         let models =
             Arc::new(IdentityModels { detector: Mutex::new(detector), recognizer, crop_mode: settings.crop_mode() });
 
@@ -205,16 +213,9 @@ impl FaceSwap {
             let recognizer = models.recognizer.as_ref().expect("checked above");
             let mut detector = models.detector.lock().unwrap();
             for path in split_paths(settings.reference.as_deref().unwrap_or_default()) {
-                let photo = load_photo(&path)?;
-                let (face, _) = largest_face(&mut detector, &photo, &path)?;
-                let frame = PackedFrame {
-                    data: &photo.data,
-                    width: photo.width,
-                    height: photo.height,
-                    stride: photo.width * 3,
-                    layout: PixelLayout::Rgb,
-                };
-                let e = recognizer.embed(&frame, &[face.keypoints]).map_err(|e| e.to_string())?;
+                let photo = load_photo(&path, PhotoKind::Reference)?;
+                let (face, _) = largest_face(&mut detector, &photo, &path, PhotoKind::Reference)?;
+                let e = recognizer.embed(&PackedFrame::from_rgb(&photo), &[face.keypoints])?;
                 references.push(normalized(&e[0]));
             }
         }
@@ -245,11 +246,8 @@ impl FaceSwap {
                 gst::info!(CAT, obj = element, "new source identity ready");
             }
             Err(e) => {
-                gst::element_warning!(
-                    element,
-                    gst::ResourceError::Read,
-                    ["keeping the previous source identity: {}", e]
-                );
+                gst::warning!(CAT, obj = element, "keeping the previous source identity");
+                e.post_warning(&element);
             }
         });
     }
@@ -467,9 +465,7 @@ impl BaseTransformImpl for FaceSwap {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let state = self
-            .start_inner(&settings)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["ghostfaceswap: {}", e]))?;
+        let state = self.start_inner(&settings).map_err(|e| e.to_error_message())?;
         let engine = match &state.engine {
             Engine::Ghost(_) => "GHOST generator",
             Engine::Paste => "paste baseline",
@@ -518,7 +514,7 @@ impl BaseTransformImpl for FaceSwap {
         let settings = self.settings.lock().unwrap().clone();
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
         let fail = |what: &str, e: String| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{}: {}", what, e]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{}: {}", what, e));
             gst::FlowError::Error
         };
 

@@ -240,11 +240,7 @@ impl FaceSwapBin {
         let mut guard = self.chain.lock().unwrap();
         let Some(chain) = guard.as_mut() else {
             let why = self.build_error.lock().unwrap().clone().unwrap_or_default();
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::MissingPlugin,
-                ["ghostfaceswapbin could not build its chain: {}", why]
-            );
+            gst::element_imp_error!(self, gst::CoreError::MissingPlugin, ("could not build the chain: {}", why));
             return Err(gst::StateChangeError);
         };
         let present = chain.children.contains_key(&Role::Enhance);
@@ -260,7 +256,7 @@ impl FaceSwapBin {
                 gst::element_imp_error!(
                     self,
                     gst::CoreError::MissingPlugin,
-                    ["ghostfaceenhance is not available in this build"]
+                    ("ghostfaceenhance is not available in this build")
                 );
                 return Err(gst::StateChangeError);
             };

@@ -481,10 +481,10 @@ impl ElementImpl for FaceTrack {
                 gst::element_imp_error!(
                     self,
                     gst::LibraryError::Settings,
-                    [
+                    (
                         "method=ghost needs lookahead >= 2 (its mean spans two frames either side); got lookahead={}",
                         settings.lookahead
-                    ]
+                    )
                 );
                 return Err(gst::StateChangeError);
             }

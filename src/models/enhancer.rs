@@ -26,6 +26,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use super::align::resize_affine;
+use super::ModelError;
 use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec};
 use crate::vision::template_warp::{to_u8, warp_back, warp_to_planes};
 use crate::vision::{scaled_template, umeyama, Affine2, RgbImage, FFHQ_512};
@@ -111,16 +112,14 @@ pub fn detect_family(
     metadata: Option<&str>,
     path: &Path,
     input_size: Option<usize>,
-) -> Result<EnhancerFamily, String> {
+) -> Result<EnhancerFamily, ModelError> {
     if let Some(f) = requested {
         return Ok(f);
     }
+    let model_error = |message: String| RuntimeError::Model { path: path.display().to_string(), message };
     if let Some(value) = metadata {
         return EnhancerFamily::from_name(value).ok_or_else(|| {
-            format!(
-                "model file {} is a '{value}' model ({FAMILY_KEY}), not an enhancer (ghost-sr, gfpgan or gpen)",
-                path.display()
-            )
+            model_error(format!("a '{value}' model ({FAMILY_KEY}), not an enhancer (ghost-sr, gfpgan or gpen)")).into()
         });
     }
     if let Some(f) = EnhancerFamily::from_file_name(path) {
@@ -128,17 +127,17 @@ pub fn detect_family(
     }
     match input_size {
         Some(512) | Some(1024) => Ok(EnhancerFamily::Gfpgan),
-        Some(256) => Err(format!(
+        Some(256) => Err(ModelError::Ambiguous(format!(
             "model file {}: a 256-pixel enhancer may be GHOST SR ([0,1], the crop as is) or GPEN-256 ([-1,1], FFHQ template); \
              the file does not say which: set family=ghost-sr or family=gpen",
             path.display()
-        )),
-        _ => Err(format!(
-            "model file {} does not match any enhancer contract: expected one input and one output (N,3,256,256) \
+        ))),
+        _ => Err(model_error(format!(
+            "does not match any enhancer contract: expected one input and one output (N,3,256,256) \
              (ghost-sr, gpen) or (N,3,512,512) (gfpgan, gpen); found {}",
-            path.display(),
             input_size.map_or("no square RGB input".to_string(), |s| format!("a {s}x{s} input")),
-        )),
+        ))
+        .into()),
     }
 }
 
@@ -280,7 +279,7 @@ fn square_rgb_side(sig: &TensorSig) -> Option<Option<usize>> {
 
 impl Enhancer {
     /// Opens and checks a model; `family` = None detects it (see the module docs).
-    pub fn open(path: &Path, family: Option<EnhancerFamily>, options: &SessionOptions) -> Result<Self, RuntimeError> {
+    pub fn open(path: &Path, family: Option<EnhancerFamily>, options: &SessionOptions) -> Result<Self, ModelError> {
         // `prepare` and `finish` run on two threads right before and after every run; spinning
         // intra-op workers would take the cores from them (see `SessionOptions::intra_op_spinning`).
         let options = &SessionOptions { intra_op_spinning: false, ..options.clone() };
@@ -297,13 +296,12 @@ impl Enhancer {
             format!("inputs [{}] and outputs [{}]", list(&session.inputs), list(&session.outputs))
         };
         if session.inputs.len() != 1 || session.outputs.is_empty() {
-            return Err(contract_error(found()));
+            return Err(contract_error(found()).into());
         }
         let Some(in_side) = square_rgb_side(&session.inputs[0]) else {
-            return Err(contract_error(found()));
+            return Err(contract_error(found()).into());
         };
-        let family = detect_family(family, session.meta(FAMILY_KEY), path, in_side)
-            .map_err(|message| RuntimeError::Model { path: path.display().to_string(), message })?;
+        let family = detect_family(family, session.meta(FAMILY_KEY), path, in_side)?;
         let in_size = in_side.unwrap_or(family.default_size());
         if !family.sizes().contains(&in_size) {
             return Err(RuntimeError::Contract {
@@ -311,12 +309,13 @@ impl Enhancer {
                 role: format!("{} enhancer", family.name()),
                 expected: format!("input (N,3,S,S) with S in {:?}", family.sizes()),
                 found: found(),
-            });
+            }
+            .into());
         }
         let out_size = match square_rgb_side(&session.outputs[0]) {
             Some(Some(s)) => s,
             Some(None) => in_size,
-            None => return Err(contract_error(found())),
+            None => return Err(contract_error(found()).into()),
         };
         let image = |s: usize| [Dim::Any, Dim::Fixed(3), Dim::Fixed(s as i64), Dim::Fixed(s as i64)];
         // Extra outputs (some exports keep intermediate tensors) are ignored; the first is the image.
@@ -326,7 +325,7 @@ impl Enhancer {
         }
         let batch = session.inputs[0].dims[0];
         if batch > 1 {
-            return Err(contract_error(found()));
+            return Err(contract_error(found()).into());
         }
         Ok(Self {
             input_name: session.inputs[0].name.clone(),
@@ -418,14 +417,18 @@ mod tests {
             detect_family(None, Some("ghost-sr"), Path::new("/m/gpen.onnx"), Some(256)),
             Ok(EnhancerFamily::GhostSr)
         );
-        assert!(detect_family(None, Some("ghost-swapper"), p, Some(256)).unwrap_err().contains("not an enhancer"));
+        let e = detect_family(None, Some("ghost-swapper"), p, Some(256)).unwrap_err();
+        assert!(matches!(e, ModelError::Runtime(_)) && e.to_string().contains("not an enhancer"), "{e}");
         assert_eq!(detect_family(None, None, Path::new("/m/10_net_G.onnx"), Some(256)), Ok(EnhancerFamily::GhostSr));
         assert_eq!(detect_family(None, None, Path::new("/m/GPEN-BFR-256.onnx"), Some(256)), Ok(EnhancerFamily::Gpen));
         assert_eq!(detect_family(None, None, Path::new("/m/GFPGANv1.4.onnx"), Some(512)), Ok(EnhancerFamily::Gfpgan));
         assert_eq!(detect_family(None, None, p, Some(512)), Ok(EnhancerFamily::Gfpgan));
+        // Undecidable from the file: a settings matter.
         let e = detect_family(None, None, p, Some(256)).unwrap_err();
+        assert!(matches!(e, ModelError::Ambiguous(_)), "{e:?}");
+        let e = e.to_string();
         assert!(e.contains("family=ghost-sr") && e.contains("/m/enhancer.onnx"), "{e}");
-        let e = detect_family(None, None, p, Some(100)).unwrap_err();
+        let e = detect_family(None, None, p, Some(100)).unwrap_err().to_string();
         assert!(e.contains("/m/enhancer.onnx") && e.contains("100x100"), "{e}");
     }
 

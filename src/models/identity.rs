@@ -6,6 +6,7 @@ use std::path::Path;
 use super::align::{generator_crop, CropMode};
 use super::detector::{Detection, Detector, DetectorParams};
 use super::recognizer::{Recognizer, EMBEDDING_SIZE};
+use super::{ModelError, PhotoKind};
 use crate::vision::{PackedFrame, PixelLayout, RgbImage};
 
 /// What the swapper needs of the source person.
@@ -19,15 +20,29 @@ pub struct SourceIdentity {
     pub crop: Option<RgbImage>,
 }
 
+const EMBEDDING_FILE: &str = "embedding file";
+
 /// Decodes a photo (PNG, JPEG; alpha dropped) into RGB.
-pub fn load_photo(path: &Path) -> Result<RgbImage, String> {
-    let img = image::open(path).map_err(|e| format!("cannot read source photo {}: {e}", path.display()))?;
+pub fn load_photo(path: &Path, kind: PhotoKind) -> Result<RgbImage, ModelError> {
+    if !path.exists() {
+        return Err(ModelError::Missing { what: kind.as_str(), path: path.to_path_buf() });
+    }
+    let img = image::open(path).map_err(|e| ModelError::Unreadable {
+        what: kind.as_str(),
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let rgb = img.to_rgb8();
     Ok(RgbImage::from_raw(rgb.width() as usize, rgb.height() as usize, rgb.into_raw()))
 }
 
 /// The largest face of a photo; several faces are fine (the caller logs the count).
-pub fn largest_face(detector: &mut Detector, photo: &RgbImage, path: &Path) -> Result<(Detection, usize), String> {
+pub fn largest_face(
+    detector: &mut Detector,
+    photo: &RgbImage,
+    path: &Path,
+    kind: PhotoKind,
+) -> Result<(Detection, usize), ModelError> {
     let frame = PackedFrame {
         data: &photo.data,
         width: photo.width,
@@ -35,12 +50,13 @@ pub fn largest_face(detector: &mut Detector, photo: &RgbImage, path: &Path) -> R
         stride: photo.width * 3,
         layout: PixelLayout::Rgb,
     };
-    let faces = detector.detect(&frame, &DetectorParams::default()).map_err(|e| e.to_string())?;
+    let faces = detector.detect(&frame, &DetectorParams::default())?;
     let count = faces.len();
     let area = |d: &Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
-    let best = faces.into_iter().max_by(|a, b| area(a).total_cmp(&area(b))).ok_or_else(|| {
-        format!("no face found in source photo {}; use a clear, frontal photo of one person", path.display())
-    })?;
+    let best = faces
+        .into_iter()
+        .max_by(|a, b| area(a).total_cmp(&area(b)))
+        .ok_or_else(|| ModelError::NoFace { what: kind.as_str(), path: path.to_path_buf() })?;
     Ok((best, count))
 }
 
@@ -52,16 +68,14 @@ pub fn identity_from_photos(
     detector: &mut Detector,
     recognizer: Option<&Recognizer>,
     crop_mode: CropMode,
-) -> Result<(SourceIdentity, Vec<String>), String> {
-    if paths.is_empty() {
-        return Err("no source photo given".into());
-    }
+) -> Result<(SourceIdentity, Vec<String>), ModelError> {
+    assert!(!paths.is_empty(), "the caller checks that a source photo is given");
     let mut notes = Vec::new();
     let mut sum = vec![0.0f32; EMBEDDING_SIZE];
     let mut crop = None;
     for path in paths {
-        let photo = load_photo(path)?;
-        let (face, count) = largest_face(detector, &photo, path)?;
+        let photo = load_photo(path, PhotoKind::Source)?;
+        let (face, count) = largest_face(detector, &photo, path, PhotoKind::Source)?;
         if count > 1 {
             notes.push(format!("{} has {count} faces; using the largest", path.display()));
         }
@@ -76,40 +90,39 @@ pub fn identity_from_photos(
             crop = Some(generator_crop(&frame, &face.keypoints, crop_mode).0);
         }
         if let Some(r) = recognizer {
-            let e = r.embed(&frame, &[face.keypoints]).map_err(|e| e.to_string())?;
+            let e = r.embed(&frame, &[face.keypoints])?;
             sum.iter_mut().zip(&e[0]).for_each(|(s, v)| *s += v);
         }
     }
     let mut identity = SourceIdentity { crop, ..Default::default() };
     if let Some(r) = recognizer {
         let mean: Vec<f32> = sum.iter().map(|s| s / paths.len() as f32).collect();
-        identity.generator_identity = Some(r.to_generator_identity(&mean).map_err(|e| e.to_string())?);
+        identity.generator_identity = Some(r.to_generator_identity(&mean)?);
         identity.embedding = Some(mean);
     }
     Ok((identity, notes))
 }
 
 /// Reads 512 float32 values: a `.npy` file (float32, little-endian) or raw little-endian bytes.
-pub fn read_embedding(path: &Path) -> Result<Vec<f32>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read embedding file {}: {e}", path.display()))?;
-    let payload = if bytes.starts_with(b"\x93NUMPY") {
-        npy_payload(&bytes).map_err(|e| format!("{}: {e}", path.display()))?
-    } else {
-        &bytes[..]
-    };
+pub fn read_embedding(path: &Path) -> Result<Vec<f32>, ModelError> {
+    let unreadable = |reason: String| ModelError::Unreadable { what: EMBEDDING_FILE, path: path.to_path_buf(), reason };
+    if !path.exists() {
+        return Err(ModelError::Missing { what: EMBEDDING_FILE, path: path.to_path_buf() });
+    }
+    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let payload = if bytes.starts_with(b"\x93NUMPY") { npy_payload(&bytes).map_err(unreadable)? } else { &bytes[..] };
     if payload.len() != EMBEDDING_SIZE * 4 {
-        return Err(format!(
-            "embedding file {} holds {} bytes of data; expected {EMBEDDING_SIZE} float32 values ({} bytes)",
-            path.display(),
+        return Err(unreadable(format!(
+            "it holds {} bytes of data; expected {EMBEDDING_SIZE} float32 values ({} bytes)",
             payload.len(),
             EMBEDDING_SIZE * 4
-        ));
+        )));
     }
     Ok(payload.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
 /// Writes an embedding: `.npy` when the path ends with it, raw little-endian float32 otherwise.
-pub fn write_embedding(path: &Path, values: &[f32]) -> Result<(), String> {
+pub fn write_embedding(path: &Path, values: &[f32]) -> Result<(), ModelError> {
     let mut out = Vec::new();
     if path.extension().is_some_and(|e| e == "npy") {
         let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}", values.len());
@@ -123,7 +136,11 @@ pub fn write_embedding(path: &Path, values: &[f32]) -> Result<(), String> {
         out.extend_from_slice(header.as_bytes());
     }
     values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-    std::fs::write(path, out).map_err(|e| format!("cannot write embedding file {}: {e}", path.display()))
+    std::fs::write(path, out).map_err(|e| ModelError::Unwritable {
+        what: EMBEDDING_FILE,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// The data part of a version 1/2 `.npy` file holding little-endian float32 in C order.
@@ -164,7 +181,9 @@ mod tests {
         let path = std::env::temp_dir().join(format!("{}-ghost-emb-short.bin", std::process::id()));
         std::fs::write(&path, [0u8; 100]).unwrap();
         let err = read_embedding(&path).unwrap_err();
-        assert!(err.contains("expected 512 float32"), "{err}");
-        let _ = std::fs::remove_file(path);
+        assert!(matches!(err, ModelError::Unreadable { .. }), "{err:?}");
+        assert!(err.to_string().contains("expected 512 float32"), "{err}");
+        let _ = std::fs::remove_file(&path);
+        assert!(matches!(read_embedding(&path), Err(ModelError::Missing { .. })));
     }
 }

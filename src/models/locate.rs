@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ModelError;
+
 /// Where a model value resolved to: one ONNX file, or a folder (MTCNN's three networks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelLocation {
@@ -41,10 +43,10 @@ pub fn known_file(name: &str) -> Option<&'static str> {
 /// Resolves a model value. A value with a path separator or an `.onnx` suffix is a path; anything
 /// else is a name looked up as `NAME`, `NAME.onnx` or `NAME/` in the search folders.
 /// The error names every place searched, so the user knows where to put the file.
-pub fn resolve_model(value: &str) -> Result<ModelLocation, String> {
+pub fn resolve_model(value: &str) -> Result<ModelLocation, ModelError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err("no model given".into());
+        return Err(ModelError::NotFound("no model given".into()));
     }
     let as_path = Path::new(value);
     if value.contains('/') || value.ends_with(".onnx") {
@@ -53,7 +55,7 @@ pub fn resolve_model(value: &str) -> Result<ModelLocation, String> {
         } else if as_path.is_file() {
             Ok(ModelLocation::File(as_path.to_path_buf()))
         } else {
-            Err(format!("model file {value} does not exist"))
+            Err(ModelError::NotFound(format!("model file {value} does not exist")))
         };
     }
     let dirs = model_search_dirs();
@@ -88,7 +90,7 @@ pub fn resolve_model(value: &str) -> Result<ModelLocation, String> {
     } else {
         "set GHOST_MODEL_PATH, or run `./ghost.sh setup` for the built-in models; `cargo run -p ghost-models -- list` shows the known names".into()
     };
-    Err(format!("model '{value}' not found; searched {} ({hint})", searched.join(", ")))
+    Err(ModelError::NotFound(format!("model '{value}' not found; searched {} ({hint})", searched.join(", "))))
 }
 
 #[cfg(test)]
@@ -97,12 +99,12 @@ mod tests {
 
     #[test]
     fn paths_and_missing_names_are_reported_clearly() {
-        let err = resolve_model("/nonexistent/model.onnx").unwrap_err();
+        let err = resolve_model("/nonexistent/model.onnx").unwrap_err().to_string();
         assert!(err.contains("/nonexistent/model.onnx"), "{err}");
-        let err = resolve_model("no-such-model-name").unwrap_err();
+        let err = resolve_model("no-such-model-name").unwrap_err().to_string();
         assert!(err.contains("no-such-model-name") && err.contains("GHOST_MODEL_PATH"), "{err}");
         assert!(resolve_model("  ").is_err());
-        let err = resolve_model("ghost_unet_3blocks").unwrap_err();
+        let err = resolve_model("ghost_unet_3blocks").unwrap_err().to_string();
         assert!(err.contains("ghost-models -- fetch ghost_unet_3blocks") && err.contains("GHOST_MODEL_PATH"), "{err}");
         assert_eq!(known_file("w600k_r50"), Some("w600k_r50.onnx"));
         assert_eq!(known_file("ghost_2_256"), Some("ghost_2_256.onnx"));

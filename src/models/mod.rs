@@ -4,6 +4,7 @@
 pub mod align;
 pub mod detector;
 pub mod enhancer;
+mod error;
 pub mod identity;
 pub mod landmark106;
 pub mod locate;
@@ -15,4 +16,5 @@ pub mod swapper;
 
 pub use crate::dirs::user_model_dir;
 pub use detector::{Detection, Detector, DetectorParams};
+pub use error::{ModelError, PhotoKind};
 pub use locate::{known_file, model_search_dirs, resolve_model, ModelLocation};

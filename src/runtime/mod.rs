@@ -32,7 +32,7 @@ pub enum ExecutionProvider {
 }
 
 /// Every failure of the runtime layer, with a message that says what to do.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuntimeError {
     #[error("could not load the ONNX Runtime library: {0}")]
     Library(String),

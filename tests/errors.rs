@@ -1,0 +1,84 @@
+//! Start errors land in the GStreamer error domain that fits their cause, and their messages do not
+//! repeat the element's name (GStreamer already names the element).
+
+use gst::prelude::*;
+
+mod util;
+
+/// Runs `videotestsrc num-buffers=2 ! {middle} ! fakesink` and returns the first error message.
+fn first_error(middle: &str) -> gst::glib::Error {
+    util::init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! {middle} ! fakesink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().unwrap();
+    let error = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Error, gst::MessageType::Eos])
+        .and_then(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(e.error()),
+            _ => None,
+        });
+    pipeline.set_state(gst::State::Null).unwrap();
+    error.unwrap_or_else(|| panic!("{middle}: no error"))
+}
+
+fn check(middle: &str, domain_matches: impl Fn(&gst::glib::Error) -> bool, text: &str) {
+    let e = first_error(middle);
+    assert!(domain_matches(&e), "{middle}: wrong domain for '{e}' ({:?})", e.domain());
+    assert!(e.message().contains(text), "{middle}: '{e}' lacks '{text}'");
+    assert!(!e.message().starts_with("ghostface"), "{middle}: '{e}' names the element");
+}
+
+#[test]
+fn settings_mistakes_are_library_settings_errors() {
+    let settings = |e: &gst::glib::Error| e.matches(gst::LibraryError::Settings);
+    check("ghostfaceswap model=paste", settings, "model=paste needs a source photo");
+    check("ghostfaceenhance", settings, "no enhancer model");
+    check("ghostfaceblend mask=parser", settings, "mask=parser needs a 'parser' model");
+    check(
+        &format!(
+            "ghostfaceswap model={} source={}",
+            util::test_model("swapper_identity.onnx"),
+            util::data("biden.jpg").display()
+        ),
+        settings,
+        "needs the source identity",
+    );
+}
+
+#[test]
+fn missing_files_are_not_found_errors() {
+    let not_found = |e: &gst::glib::Error| e.matches(gst::ResourceError::NotFound);
+    check("ghostfaceswap model=no_such_generator source=x.jpg", not_found, "'no_such_generator' not found");
+    check("ghostfacedetect model=/nonexistent/detector.onnx", not_found, "/nonexistent/detector.onnx");
+    check("ghostfaceswap model=paste source=/nonexistent/me.jpg", not_found, "source photo /nonexistent/me.jpg");
+}
+
+#[test]
+fn unreadable_or_wrong_files_are_open_read_errors() {
+    let open_read = |e: &gst::glib::Error| e.matches(gst::ResourceError::OpenRead);
+    // A file that is not a photo.
+    let not_a_photo = util::output_dir().join("not-a-photo.jpg");
+    std::fs::write(&not_a_photo, b"plain text").unwrap();
+    check(
+        &format!("ghostfaceswap model=paste source={}", not_a_photo.display()),
+        open_read,
+        "cannot read source photo",
+    );
+    // A model whose tensors are not a detector's.
+    check(&format!("ghostfacedetect model={}", util::test_model("wrong_signature.onnx")), open_read, "does not match");
+}
+
+#[test]
+fn a_photo_without_a_face_names_its_role() {
+    // A grey PNG: readable, but there is no face in it.
+    let grey = util::output_dir().join("grey-no-face.png");
+    image::RgbImage::from_pixel(200, 200, image::Rgb([128, 128, 128])).save(&grey).unwrap();
+    let e = first_error(&format!("ghostfaceswap model=paste source={}", grey.display()));
+    assert!(e.matches(gst::ResourceError::Failed), "{e}");
+    assert!(e.message().contains("no face found in source photo"), "{e}");
+}
