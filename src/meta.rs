@@ -1,5 +1,5 @@
 //! The face meta: one typed buffer meta per frame, the single source of truth between the ghost
-//! elements (DESIGN.md §2), and its mirror as standard `GstVideoRegionOfInterestMeta`s.
+//! elements (docs/architecture.md#the-face-meta), and its mirror as standard `GstVideoRegionOfInterestMeta`s.
 //!
 //! Applications read it with [`FacesMeta::from_buffer`] and write it with [`FacesMeta::set`].
 //! The meta is tagged `video` + `size`, so `queue`, `tee` and `videoconvert` copy it and

@@ -1,6 +1,7 @@
 //! Downloading, verifying and installing manifest entries.
 //!
-//! Downloads go into the user model directory (`$XDG_DATA_HOME/gst-ghost/models`) through
+//! Downloads go into the user model directory (`$XDG_DATA_HOME/gst-ghost/models`,
+//! docs/architecture.md#name-resolution) through
 //! `FILE.part`, resume with HTTP Range requests, are checked against the published size and
 //! checksum (sha256, or CRC32 where only that is published) and then renamed into place. A `.pth`
 //! source is turned into ONNX by `plugin-data/tools/export_ghost.py`; a `.zip` source gives up one member.

@@ -200,7 +200,7 @@ def run(kind, args):
     nparams = sum(p.numel() for p in model.parameters())
     exp_params = EXPECTED_PARAMS[label]
     print(f"[{label}] {origin}: strict load ok, {len(sd)} state_dict entries, {nparams:,} parameters "
-          f"(GHOST-FACTS: {exp_params:,}) {'OK' if nparams == exp_params else 'MISMATCH'}")
+          f"(expected: {exp_params:,}) {'OK' if nparams == exp_params else 'MISMATCH'}")
     if nparams != exp_params:
         sys.exit(1)
 

@@ -1,4 +1,4 @@
-"""GHOST network definitions for the exporter, written from GHOST-FACTS.md §1.4, §4 and §6.
+"""GHOST network definitions for the exporter, written from docs/reference.md#official-checkpoints-and-the-exporter.
 
 Three architectures whose state_dict layouts are exactly those of the official checkpoints
 (fixtures/*.txt list every key and shape; the exporter loads strictly):
@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # ----------------------------------------------------------------------------------------------
-# AEI-Net generator (§6.1)
+# AEI-Net generator (docs/reference.md#official-checkpoints-and-the-exporter)
 
 
 def _up2(x):
@@ -215,7 +215,7 @@ def iresnet100():
 
 
 # ----------------------------------------------------------------------------------------------
-# LIPSPADE face-enhancement generator (§4)
+# LIPSPADE face-enhancement generator (docs/reference.md#official-checkpoints-and-the-exporter)
 
 LIP_COEFF = 12.0
 

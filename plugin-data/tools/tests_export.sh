@@ -2,7 +2,8 @@
 # The exporter's test (the second test target; not part of `cargo test`):
 #   1. build random checkpoints with the official layouts (fixtures/*.txt), export all three
 #      architectures (generator with 1, 2 and 3 blocks, iresnet100, LIPSPADE SR) and check each export
-#      against PyTorch (max abs diff <= 1e-4) and the parameter counts of GHOST-FACTS;
+#      against PyTorch (max abs diff <= 1e-4) and the parameter counts in
+#      docs/reference.md#official-checkpoints-and-the-exporter;
 #   2. load the exports in our elements: the 2-block generator and the iresnet100 inside ghostfaceswap
 #      on a photo, the SR net through the runtime with the enhancer contract;
 #   3. time the generator of the real GHOST size (examples/bench_generator.rs) at batch 1 and 4.

@@ -283,7 +283,8 @@ impl FaceSwap {
                     let kps: Vec<[[f32; 2]; 5]> = undecided.iter().map(|&i| faces[i].keypoints).collect();
                     let embeddings = recognizer.embed(frame, &kps).map_err(|e| e.to_string())?;
                     let mut chosen = vec![false; undecided.len()];
-                    // GHOST §1.5: for each reference, the most similar face, if above the threshold.
+                    // GHOST's rule (docs/reference.md#target-selection): for each reference, the most
+                    // similar face, if above the threshold.
                     for reference in &state.references {
                         let sims: Vec<f32> = embeddings.iter().map(|e| cosine(e, reference)).collect();
                         if let Some((j, &s)) = sims.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {

@@ -1,5 +1,5 @@
 //! Crop geometry shared by the swapper and the recognizers: which affine takes a face from frame
-//! pixels into the crop a model expects (GHOST-FACTS §1.3, §1.6, §9, §10).
+//! pixels into the crop a model expects (docs/reference.md#crop-geometry, docs/reference.md#five-point-templates).
 
 use crate::vision::{
     best_template_fit, resize_rgb, scaled_template, umeyama, warp_affine_packed, Affine2, Border, Filter, PackedFrame,

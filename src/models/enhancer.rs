@@ -1,4 +1,4 @@
-//! Face enhancers (restoration / super-resolution of the swapped crops), GHOST-FACTS §4 and §10.
+//! Face enhancers (restoration / super-resolution of the swapped crops), docs/reference.md#enhancer-input-and-output.
 //!
 //! Families and their tensor contracts (one input, one output, NCHW RGB, batch free or 1):
 //!

@@ -1,4 +1,4 @@
-//! insightface 2d106det, GHOST's mask landmarker (GHOST-FACTS §2.1): 106 points on a face crop.
+//! insightface 2d106det, GHOST's mask landmarker (docs/reference.md#landmarks-on-the-crop): 106 points on a face crop.
 //!
 //! GHOST runs it on 224 crops: a crop of another size is first resized to 224 (`cv2.resize`, bilinear),
 //! then warped with the fixed M = [[0.5714286, 0, 32], [0, 0.5714286, 32]] into the 192 input (zero border),

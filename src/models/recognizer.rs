@@ -1,7 +1,7 @@
 //! Identity recognizers (ArcFace): the source identity for the generator and the embeddings used
 //! for target selection.
 //!
-//! Two families (GHOST-FACTS §1.4, §9):
+//! Two families (docs/reference.md#ghost-arcface-iresnet100, docs/reference.md#w600k-arcface-and-the-converter):
 //! - `ArcfaceGhost`: GHOST's iresnet100 export. The GHOST 224 crop, RGB in [-1,1], bilinearly
 //!   halved to 112 with align-corners semantics (`F.interpolate(scale_factor=0.5,
 //!   align_corners=True)`); the raw 512-vector goes to the generator.

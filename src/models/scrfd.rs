@@ -1,4 +1,4 @@
-//! SCRFD face detector (insightface; GHOST-FACTS §1.2 and §11).
+//! SCRFD face detector (insightface; docs/reference.md#scrfd-decoding).
 //!
 //! Pre-processing: letterbox to the top-left of an S×S canvas (aspect kept, zero padding, bilinear
 //! resize like `cv2.resize`), RGB, (x-127.5)/128, NCHW. Post-processing: nine outputs (scores, box

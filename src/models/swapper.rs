@@ -1,7 +1,7 @@
 //! Swappers: the GHOST AEI-Net generator, and `paste`, the model-free baseline.
 //!
-//! Generator contract (GHOST-FACTS §1.6, §9): inputs `target` (N,3,256,256) and `source` (N,512)
-//! — or the official export's `Xt` / `z_id` — with the target crop in RGB mapped to [-1,1];
+//! Generator contract (docs/reference.md#generator-input-and-output): inputs `target` (N,3,256,256) and
+//! `source` (N,512) — or the official export's `Xt` / `z_id` — with the target crop in RGB mapped to [-1,1];
 //! output (N,3,256,256) from tanh, turned into pixels as (y·0.5+0.5)·255.
 
 use std::path::Path;

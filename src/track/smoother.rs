@@ -1,5 +1,5 @@
 //! Smoothing of a track's recent history: the fixed-lag Rauch–Tung–Striebel pass over the last
-//! N+1 Kalman steps, and GHOST's reference rule (GHOST-FACTS §3).
+//! N+1 Kalman steps, and GHOST's reference rule (docs/reference.md#ghosts-rule).
 
 use super::kalman::{rts_step, Cv1};
 

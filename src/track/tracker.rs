@@ -65,7 +65,7 @@ pub enum Method {
     /// Kalman filter; with lookahead, fixed-lag RTS smoothing.
     #[default]
     Kalman,
-    /// GHOST's reference rule (GHOST-FACTS §3) on the measured keypoints (needs lookahead ≥ 2);
+    /// GHOST's reference rule (docs/reference.md#ghosts-rule) on the measured keypoints (needs lookahead ≥ 2);
     /// boxes as detected; frames without a detection are Kalman predictions.
     Ghost,
 }

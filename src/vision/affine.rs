@@ -99,7 +99,8 @@ mod tests {
 
     #[test]
     fn invert_matches_hand_values() {
-        // GHOST-FACTS §2.1: M = [[128/224,0,32],[0,128/224,32]] has inverse [[1.75,0,-56],[0,1.75,-56]].
+        // docs/reference.md#landmarks-on-the-crop: M = [[128/224,0,32],[0,128/224,32]] has inverse
+        // [[1.75,0,-56],[0,1.75,-56]].
         let m = Affine2([128.0 / 224.0, 0.0, 32.0, 0.0, 128.0 / 224.0, 32.0]);
         assert!(close(&m.invert().unwrap(), &Affine2([1.75, 0.0, -56.0, 0.0, 1.75, -56.0])));
         let r = Affine2([0.8, -0.3, 5.5, 0.25, 0.9, -3.2]);

@@ -93,7 +93,8 @@ fn lab_stats(img: &RgbImage, mask: &MaskF32) -> Option<([f64; 3], [f64; 3])> {
 
 /// Reinhard colour transfer in Lab: shifts/scales `src` so its mask-weighted Lab mean and std match those of
 /// `reference` (same mask), then blends by the mask (`m*transferred + (1-m)*src`). All three must be the same
-/// size (panics otherwise); an all-zero mask is a no-op. Not part of GHOST itself (GHOST-FACTS §5).
+/// size (panics otherwise); an all-zero mask is a no-op. Not part of GHOST itself
+/// (docs/reference.md#colour-correction).
 pub fn reinhard_transfer(src: &mut RgbImage, reference: &RgbImage, mask: &MaskF32) {
     transfer(src, reference, mask, true);
 }

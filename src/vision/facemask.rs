@@ -1,4 +1,4 @@
-//! Face masks in crop space, following GHOST's `utils/inference/masks.py` (GHOST-FACTS §2.2):
+//! Face masks in crop space, following GHOST's `utils/inference/masks.py` (docs/reference.md#face-mask):
 //! the offset rule and parameter table, eyebrow expansion with int32 truncation, convex-hull fill,
 //! erode/dilate, the 2σY border zeroing and the Gaussian blur. Everything is built on GHOST's
 //! 224-pixel canvas (the landmark coordinates, kernel sizes and sigmas are all in 224 units) and
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn offset_rule_follows_the_table() {
         let t = MEAN_FACE_106.to_vec();
-        // The TEST_MODELS.md cases: gen wide/tgt test → −24, gen test/tgt wide → +24.
+        // The cases of plugin-data/tools/TEST_MODELS.md: gen wide/tgt test → −24, gen test/tgt wide → +24.
         assert_eq!(landmark_offset(&wide(), &t), -24.0);
         assert_eq!(landmark_offset(&t, &wide()), 24.0);
         assert_eq!(

