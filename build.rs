@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Version information for the plugin, and the table of known model names generated from
 //! `plugin-data/models.toml` (the plugin resolves the same names as `ghost-models` without parsing
 //! TOML at run time).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # gst-ghost's two commands:
 #   ./ghost.sh demo   set everything up, build, and swap a face on the photos in tests/data (writes out/)
 #   ./ghost.sh test   set everything up, check formatting and lints, and run the whole test suite

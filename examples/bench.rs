@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Per-element milliseconds and end-to-end frames per second of the swap chain on generated frames
 //! (the test photos composed onto a canvas), for every swapper it finds.
 //!

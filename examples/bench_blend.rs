@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Milliseconds per face for ghostfaceblend's work at 1920x1080 (BGRx), template mask, a 256 and a 512 crop
 //! covering the same ~540x540 face region (~0.3 megapixel): mask construction, compositing, and the whole
 //! per-face step as the element runs it (template mask cached per crop size). Median of many runs.

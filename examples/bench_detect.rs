@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Face-detector timing: `cargo run --release --example bench_detect` (or plain `cargo run --example
 //! bench_detect`; the dev profile is optimised too). Prints the median ms/frame of ~20 runs after warm-up
 //! for MTCNN on obama.jpg letterboxed to 640x480, 1280x720 and 1920x1080, and for the SCRFD-shaped

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Face-enhancer timing: `cargo run --release --example bench_enhance` (the dev profile is
 //! optimised too). For the identity-sized test models — GHOST SR at 256 and GFPGAN at 512 — prints
 //! the median milliseconds per face of the whole enhancement, of the network alone, and of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! GHOST generator timing: `cargo run --example bench_generator -- MODEL.onnx [RUNS] [THREADS]`.
 //! Loads the generator (a path or a known name such as `ghost_2_256`), then times
 //! `GhostGenerator::swap` on 1 and on 4 crops of 256x256 (CPU), printing the median ms per call and

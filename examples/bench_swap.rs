@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Per-face cost of everything around the generator (ghostfaceswap): the aligned crop (warp to
 //! 224 + resize to 256, or one warp for `frontal`), the generator input tensor and the output
 //! conversion, on a 1920x1080 frame. Usage: cargo run --release --example bench_swap

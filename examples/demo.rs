@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The README's first command: a face swap on the photos in tests/data, as a still image and as a
 //! short generated clip in which the target face moves (so tracking and smoothing show).
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Prints the Markdown reference of every ghost element and its properties, from the registry.
 //!
 //!     cargo run --example gen_docs                       # print

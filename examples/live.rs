@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Live face swap from a camera to a window, a v4l2loopback virtual camera, or a UDP/SRT stream,
 //! printing the measured frames per second every second.
 //!

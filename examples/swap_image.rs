@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Swaps the face of a source photo onto the faces of a target photo and writes a PNG.
 //!
 //!     cargo run --example swap_image -- --source tests/data/biden.jpg --target tests/data/obama.jpg --out out/swapped.png

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Swaps faces in a video file and keeps its audio.
 //!
 //!     cargo run --example swap_video -- --source tests/data/biden.jpg --input in.webm --out out/swapped.webm

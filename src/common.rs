@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Glue shared by the element modules: the common model properties, caps for the packed RGB
 //! family, mapping a video frame to a [`PackedFrame`], and the per-frame faces bus message.
 

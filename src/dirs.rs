@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The user's folders for gst-ghost, by the XDG base-directory rule.
 
 use std::path::{Path, PathBuf};

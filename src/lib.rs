@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! gst-ghost: GStreamer elements for one-shot face swapping with the GHOST method.
 //!
 //! The crate is both the plugin (`libgstghost.so`, plugin name `ghost`) and a Rust library:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The face meta: one typed buffer meta per frame, the single source of truth between the ghost
 //! elements (docs/architecture.md#the-face-meta), and its mirror as standard `GstVideoRegionOfInterestMeta`s.
 //!

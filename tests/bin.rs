@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! ghostfaceswapbin: formats in and out, a whole clip through the chain, live latency, proxies.
 
 mod util;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! ghostfaceblend: round trips, mask support, landmark-mask parameter freezing, Reinhard, the element in a
 //! pipeline (formats, alpha, strides, bad input), and before/after PNGs of the test photos in tests/output/.
 

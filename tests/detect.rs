@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! ghostfacedetect as an element: real photos through several formats, the interval, bus
 //! messages, frames without faces, odd sizes, caps changes and bad models.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Face detector models (MTCNN against the Python reference, SCRFD against the constant test models).
 
 use std::path::{Path, PathBuf};

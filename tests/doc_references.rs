@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The repository stands on its own: every document that a comment or a document cites must be in it.
 //!
 //! Walks the text files of the repository (sources, tests, examples, tools, documents; not build output,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! ghostfaceenhance: identity enhancers of each family leave the crop unchanged (through the
 //! template round trip for the FFHQ families), `blend`, and bad or missing models.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Start errors land in the GStreamer error domain that fits their cause, and their messages do not
 //! repeat the element's name (GStreamer already names the element).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Runs every example's logic (the same `run` its `main` calls, with arguments parsed by its clap
 //! parser) on the test data, and checks the outputs by decoding them back with GStreamer.
 

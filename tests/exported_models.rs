@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The second test target: ONNX files made by `plugin-data/tools/export_ghost.py` from random
 //! checkpoints with the official layouts, loaded by our elements. Needs PyTorch, so it is not part of
 //! the default `cargo test`; run `plugin-data/tools/tests_export.sh`, which exports into

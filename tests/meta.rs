@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The face meta through queue, tee, videoconvert and videoscale.
 
 mod util;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Keeps the README honest: the element reference between the props markers must equal what
 //! `cargo run --example gen_docs` prints, and every ```sh block marked `<!-- run-in-test -->`
 //! must run (with GST_PLUGIN_PATH pointing at the freshly built plugin).

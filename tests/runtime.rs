@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The ONNX Runtime layer against the real library and the generated test models.
 
 use std::path::PathBuf;

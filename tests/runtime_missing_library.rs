@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! A runtime library that is missing or broken is an error, never a panic. Each case needs a
 //! process of its own (one ORT environment per process), hence this separate test binary that
 //! runs itself as a child for the second case.

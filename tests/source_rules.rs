@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Rules for the source that the compiler and clippy do not check: every `unsafe fn` (private ones
 //! and `extern "C"` callbacks included, which clippy's `missing_safety_doc` skips) documents its
-//! contract in a `# Safety` section.
+//! contract in a `# Safety` section, and every Rust file starts with its SPDX licence line.
 
 use std::path::{Path, PathBuf};
 
@@ -91,4 +92,30 @@ fn every_unsafe_fn_has_a_safety_section() {
         }
     }
     assert!(problems.is_empty(), "unsafe fn without a `# Safety` doc section: {problems:#?}");
+}
+
+#[test]
+fn every_rust_file_starts_with_its_licence() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["src", "tests", "examples", "ghost-models"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    rust_files_in(root, &mut files);
+    let missing: Vec<_> = files
+        .iter()
+        .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("// SPDX-License-Identifier: MIT OR Apache-2.0\n"))
+        .map(|f| f.strip_prefix(root).unwrap().display().to_string())
+        .collect();
+    assert!(missing.is_empty(), "Rust files without the SPDX line: {missing:?}");
+}
+
+/// The Rust files directly in `dir` (build.rs).
+fn rust_files_in(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
 }

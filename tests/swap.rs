@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! ghostfaceswap: alignment and normalisation against the reference, the identity and mixing
 //! test generators, target selection, identity files, source changes while playing, bad input.
 

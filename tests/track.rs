@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghostfacetrack` in a pipeline: appsrc (hand-made face meta) ! ghostfacetrack ! appsink.
 
 mod util;

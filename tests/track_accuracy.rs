@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Accuracy of the tracker on synthetic motion with ground truth (no GStreamer): a face moving
 //! along a known smooth path, seen through a noisy detector stand-in (3 % noise, 10 % misses, one
 //! 8-frame dropout) and through the real MTCNN detector on the rendered frames. Run with

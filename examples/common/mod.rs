@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Shared by the examples: the swap chain (explicit elements or `ghostfaceswapbin`), the model
 //! choice, and running a pipeline to its end.
 #![allow(dead_code)]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Downloading, verifying and installing manifest entries.
 //!
 //! Downloads go into the user model directory (`$XDG_DATA_HOME/gst-ghost/models`,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghost-models`: the model manifest of gst-ghost and the downloader behind the `ghost-models`
 //! command. None of this is linked into the plugin, which only resolves names and files.
 

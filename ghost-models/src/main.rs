@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghost-models`: list, fetch, verify and locate the models of gst-ghost.
 //!
 //! ```text

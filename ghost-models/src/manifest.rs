@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The model manifest (`plugin-data/models.toml`): every known model with its role, file, size,
 //! checksum and download locations, and the checks of what is installed.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghost-models fetch` against a tiny HTTP server on 127.0.0.1 (Range support, a body cut short on
 //! demand): success with checksum, checksum mismatch, interrupted download and resume, unreachable URL.
 

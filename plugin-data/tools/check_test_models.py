@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Check the models written by make_test_models.py with onnxruntime.
 
 Usage: python check_test_models.py MODEL_DIR [--repo REPO_ROOT]

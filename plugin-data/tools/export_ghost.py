@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Export the official GHOST checkpoints to the ONNX files gst-ghost loads.
 
     pip install -r plugin-data/tools/requirements-export.txt      (torch, onnx, onnxruntime)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """GHOST network definitions for the exporter, written from docs/reference.md#official-checkpoints-and-the-exporter.
 
 Three architectures whose state_dict layouts are exactly those of the official checkpoints

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Generate small deterministic ONNX test models with the tensor contracts of
 every model family gst-ghost supports (see TEST_MODELS.md next to this file).
 

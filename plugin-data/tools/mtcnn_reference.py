@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Reference MTCNN detections for gst-ghost's built-in detector tests.
 
 Runs the *package's own* Python implementation of MTCNN from the PyPI sdist

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Reference inputs of the swapper and recognizers, computed the way GHOST / insightface 0.2.1 do.
 
 For tests/data/32bit.png (lossless, so both sides see the same pixels; JPEG decoders differ by a level) with the MTCNN reference keypoints (tests/data/mtcnn_reference.json), writes

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # The exporter's test (the second test target; not part of `cargo test`):
 #   1. build random checkpoints with the official layouts (fixtures/*.txt), export all three
 #      architectures (generator with 1, 2 and 3 blocks, iresnet100, LIPSPADE SR) and check each export

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Generate small reference fixtures for src/vision unit tests (OpenCV / skimage).
 
 Run once in a throwaway venv:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Blending swapped faces back into the frame, without GStreamer (the `ghostfaceblend` element is a
 //! thin wrapper around [`Blender`]): a soft mask per swapped face (GHOST's landmark-adaptive mask, a
 //! template or a box, optionally cut by face parsing), optional colour matching, and the paste-back

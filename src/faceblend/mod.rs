@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghostfaceblend`: pastes the swapped crops of the face meta back into the frame through a soft
 //! mask (see [`crate::blend`], which does the work), or draws the debug overlay.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghostfacedetect`: finds faces and attaches the face meta (and ROI metas); never changes pixels.
 
 use gst::glib;

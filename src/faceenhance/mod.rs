@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghostfaceenhance`: face restoration / super-resolution of the swapped crops. The frame is not
 //! changed; every face with a swap result gets an enhanced (possibly larger) crop and the matching
 //! frame → crop affine, so that `ghostfaceblend` pastes it at the right place.

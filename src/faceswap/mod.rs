@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghostfaceswap`: computes the swapped face crop of every selected face and attaches it, with
 //! its frame → crop affine, to the face meta. The frame itself is not changed (`ghostfaceblend`
 //! pastes the crops back).

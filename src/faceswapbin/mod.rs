@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghostfaceswapbin`: the whole chain in one element — detect → track → swap → (enhance, when an
 //! enhancer is set) → blend, with queues between the stages so they run in parallel threads and
 //! format conversion inside only where the input is not already packed RGB. The output has the

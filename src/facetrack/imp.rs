@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! A plain element with a chain function (not a BaseTransform): with `lookahead` > 0 it holds
 //! buffers back, and serialized events must stay in order with them.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `ghostfacetrack`: gives the faces of the face meta track ids, smooths their boxes and
 //! keypoints, and keeps them alive through detector misses (predicted faces); pixels untouched.
 //! The numerics live in [`crate::track`].

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Crop geometry shared by the swapper and the recognizers: which affine takes a face from frame
 //! pixels into the crop a model expects (docs/reference.md#crop-geometry, docs/reference.md#five-point-templates).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Face detection: one entry point over the two supported families (MTCNN cascade, SCRFD).
 //!
 //! Every detector returns boxes and five keypoints in frame pixels, keypoints in *image* order

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Face enhancers (restoration / super-resolution of the swapped crops), docs/reference.md#enhancer-input-and-output.
 //!
 //! Families and their tensor contracts (one input, one output, NCHW RGB, batch free or 1):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The errors of the model layer: a model that cannot be found, an input file (photo, embedding)
 //! that cannot be used, and everything the runtime reports. Elements map each kind onto the
 //! GStreamer error domain that fits (see `common::ElementError`).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The source identity: computed once per source (never per frame) from one or more photos, or
 //! read from an embedding file.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! insightface 2d106det, GHOST's mask landmarker (docs/reference.md#landmarks-on-the-crop): 106 points on a face crop.
 //!
 //! GHOST runs it on 224 crops: a crop of another size is first resized to 224 (`cv2.resize`, bilinear),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Resolving a model property value (a path or a known name) to files on disk.
 //!
 //! Names are searched in `GHOST_MODEL_PATH` (colon-separated folders), then the user data folder

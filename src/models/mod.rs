@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Model roles and families. Each module owns its pre- and post-processing and states its tensor
 //! contract; none of them touches GStreamer.
 

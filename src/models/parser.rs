@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! BiSeNet face parsing (19 CelebAMask-HQ classes) for occlusion-aware masks.
 //!
 //! Input 1x3x512x512 RGB, ImageNet normalisation ((x/255 − mean) / std); output 1x19x512x512 logits;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Identity recognizers (ArcFace): the source identity for the generator and the embeddings used
 //! for target selection.
 //!

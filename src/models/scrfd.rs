@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! SCRFD face detector (insightface; docs/reference.md#scrfd-decoding).
 //!
 //! Pre-processing: letterbox to the top-left of an S×S canvas (aspect kept, zero padding, bilinear

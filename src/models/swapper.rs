@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Swappers: the GHOST AEI-Net generator, and `paste`, the model-free baseline.
 //!
 //! Generator contract (docs/reference.md#generator-input-and-output): inputs `target` (N,3,256,256) and

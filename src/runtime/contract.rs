@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Tensor contracts: what a model role expects of a file's inputs and outputs, checked once at
 //! `start` so that a wrong file is a clear error instead of garbage pixels.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Locating and loading the ONNX Runtime shared library, and the single ORT environment.
 
 use std::path::{Path, PathBuf};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! ONNX Runtime: one process-wide environment, execution-provider choice with fallback, a
 //! process-wide cache of sessions shared by element instances, and tensor-contract checks.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Sessions: created with the requested execution provider, cached process-wide by
 //! (file, provider, device, threads) so that element instances and pipelines share one copy.
 

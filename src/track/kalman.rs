@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Constant-velocity Kalman filtering, one coordinate at a time.
 //!
 //! The tracker's state is, per face, the box (centre x, centre y, width, height) and the five

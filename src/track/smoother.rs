@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Smoothing of a track's recent history: the fixed-lag Rauch–Tung–Striebel pass over the last
 //! N+1 Kalman steps, and GHOST's reference rule (docs/reference.md#ghosts-rule).
 

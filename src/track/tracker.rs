@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Tracks: association of detections to tracks, lifecycle, and the per-frame output (causal, or
 //! delayed by `lookahead` frames and smoothed).
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! 2-D affine transforms in OpenCV's 2x3 row-major convention.
 
 /// Affine map `x' = m0 x + m1 y + m2`, `y' = m3 x + m4 y + m5` (the same layout as OpenCV's 2x3 `M`).

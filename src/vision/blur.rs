@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Separable Gaussian blur of float masks with OpenCV's kernel-size rule and BORDER_REFLECT_101.
 
 use super::image::MaskF32;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! sRGB ↔ CIE Lab (D65, OpenCV's matrices) and Reinhard mean/std colour transfer.
 
 use super::image::{MaskF32, RgbImage};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Pasting a face crop back into a frame through a soft mask: [`composite_packed`], the plain
 //! reference, and [`composite_support`], the fast kernel the blender uses (bit-identical results).
 //! The kernel is written by hand (SSE2 lanes over padded copies) because it runs on every face of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Drawing on a packed frame for the debug overlay: pixels, rectangle outlines, filled squares and
 //! numbers in a 3x5 digit font. Everything is clipped to the frame.
 

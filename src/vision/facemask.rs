@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Face masks in crop space, following GHOST's `utils/inference/masks.py` (docs/reference.md#face-mask):
 //! the offset rule and parameter table, eyebrow expansion with int32 truncation, convex-hull fill,
 //! erode/dilate, the 2σY border zeroing and the Gaussian blur. Everything is built on GHOST's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Convex hull and convex-polygon filling (ports of the integer algorithms behind cv2.convexHull / cv2.fillConvexPoly).
 
 use super::image::GrayImage;

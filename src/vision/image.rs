@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Owned, tightly packed image buffers used throughout the vision module.
 
 /// Tightly packed RGB8 image (row stride = `width * 3`).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Aspect-preserving letterbox for the SCRFD detector input (insightface `SCRFD.detect`).
 
 use super::image::RgbImage;

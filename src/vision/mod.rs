@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Pure-Rust image primitives for the face-swap pipeline (alignment, warping, masks, detection post-processing).
 //!
 //! Everything follows OpenCV / insightface conventions (see docs/reference.md) so that results

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Binary/grey morphology (erode, dilate) with a k×k square kernel, OpenCV anchor and border semantics.
 
 use super::image::GrayImage;

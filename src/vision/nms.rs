@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Axis-aligned boxes and greedy non-maximum suppression as in insightface SCRFD.
 
 /// Axis-aligned box in pixel coordinates (`x0,y0` top-left, `x1,y1` bottom-right).

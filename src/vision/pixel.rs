@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Packed video-frame views (GStreamer raw RGB-family formats) and RGB unpack/pack of a region.
 
 use super::image::RgbImage;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Image resizing matching `cv2.resize` (INTER_LINEAR / INTER_AREA), hand-written because
 //! `fast_image_resize`'s bilinear filter antialiases on downscale and differs from OpenCV.
 

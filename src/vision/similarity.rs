@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Least-squares similarity fitting (Umeyama) and the five-point face templates used for alignment.
 
 use super::affine::Affine2;

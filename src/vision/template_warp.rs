@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Resampling between an RGB8 face crop and a model's square CHW planes, for face enhancers
 //! that work in a template geometry (FFHQ) of their own: [`warp_to_planes`] makes the model
 //! input, [`warp_back`] turns the model output into a new crop in our geometry, mixed with the

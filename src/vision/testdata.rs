@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Test-only helpers to decode the fixtures in `tests/data/vision/` (see `plugin-data/tools/vision_fixtures.py`).
 
 /// Parses a whitespace-separated numeric text fixture into rows, skipping `#` comment lines.

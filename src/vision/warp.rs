@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Bilinear affine warping with OpenCV `warpAffine` semantics, and the masked paste-back (compositing) primitive.
 
 use super::affine::Affine2;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Synthetic face video with ground truth, and a noisy detector stand-in.
 //!
 //! The clip: the face of `tests/data/obama.jpg` (its MTCNN box and keypoints from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Shared test helpers: plugin registration, test data, and running frames through a pipeline
 //! between an appsrc and an appsink.
 #![allow(dead_code)]

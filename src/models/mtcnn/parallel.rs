@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Running the parts of one piece of work at once on scoped threads.
 
 /// Runs every job, the last one on the calling thread and the others on scoped threads, and returns

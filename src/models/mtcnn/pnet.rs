@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Native MTCNN P-Net (stage 1 of the cascade) for x86-64 CPUs with AVX2 and FMA. The weights come from
 //! the same `pnet.onnx` that ONNX Runtime would run; other CPUs, and files whose graph is not the
 //! expected P-Net, keep using ONNX Runtime.

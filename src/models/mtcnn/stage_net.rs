@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Native MTCNN R-Net and O-Net (stages 2 and 3) for x86-64 CPUs with AVX2 and FMA, with the weights
 //! read from `rnet.onnx` / `onet.onnx`. Like the native P-Net (`super::pnet`), they exist because ONNX
 //! Runtime runs every PReLU as a separate pass and spends more time on layout than on these tiny

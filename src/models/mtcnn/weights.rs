@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Reads the nodes and float weights of an ONNX file: just enough of the protobuf schema (onnx.proto)
 //! for native kernels that take their weights from the same file ONNX Runtime would load.
 
