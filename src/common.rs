@@ -7,7 +7,6 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
-use crate::meta::{faces_to_structures, Face};
 use crate::models::ModelError;
 use crate::runtime::{ExecutionProvider, RuntimeError, SessionOptions};
 use crate::vision::{PackedFrame, PackedFrameMut, PixelLayout};
@@ -217,22 +216,6 @@ impl ModelProps {
             ..Default::default()
         }
     }
-}
-
-/// Posts the per-frame `ghost-faces` element message (like OpenCV's `facedetect`).
-pub fn post_faces_message(element: &gst::Element, segment: &gst::Segment, buffer: &gst::BufferRef, faces: &[Face]) {
-    let pts = buffer.pts();
-    let (running_time, stream_time) = match segment.downcast_ref::<gst::ClockTime>() {
-        Some(seg) => (pts.and_then(|t| seg.to_running_time(t)), pts.and_then(|t| seg.to_stream_time(t))),
-        None => (None, None),
-    };
-    let s = gst::Structure::builder("ghost-faces")
-        .field("timestamp", pts)
-        .field("running-time", running_time)
-        .field("stream-time", stream_time)
-        .field("faces", faces_to_structures(faces))
-        .build();
-    let _ = element.post_message(gst::message::Element::builder(s).src(element).build());
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use gst::glib;
 // modules that the examples, the tests and the ghost-models tool use (models, pixels, tracking,
 // runtime, blending). The elements themselves are reached through GStreamer.
 pub mod blend;
+pub mod message;
 pub mod meta;
 pub mod models;
 pub mod runtime;

@@ -197,25 +197,6 @@ pub fn sync_roi_metas(buffer: &mut gst::BufferRef, faces: &[Face]) {
     }
 }
 
-/// Faces as a list of structures, for bus messages and applications that do not link to this
-/// crate: x, y, width, height, score, keypoints (10 floats), id, selected, predicted.
-pub fn faces_to_structures(faces: &[Face]) -> gst::List {
-    gst::List::new(faces.iter().map(|f| {
-        let keypoints: Vec<f64> = f.keypoints.iter().flat_map(|p| [p[0] as f64, p[1] as f64]).collect();
-        gst::Structure::builder("face")
-            .field("x", f.bbox[0] as f64)
-            .field("y", f.bbox[1] as f64)
-            .field("width", f.width() as f64)
-            .field("height", f.height() as f64)
-            .field("score", f.score as f64)
-            .field("keypoints", gst::Array::new(keypoints))
-            .field("id", f.track_id)
-            .field("selected", f.selected)
-            .field("predicted", f.predicted)
-            .build()
-    }))
-}
-
 mod imp {
     use super::*;
 

@@ -5,6 +5,7 @@
 mod util;
 
 use gst::prelude::*;
+use gstghost::message::FacesMessage;
 use gstghost::meta::{FacesMeta, ROI_PARAM_NAME};
 use gstghost::vision::{resize_rgb, unpack_rgb, Filter, PackedFrame, PixelLayout, Rect, RgbImage};
 use util::{photo, run_frames, test_model};
@@ -159,6 +160,11 @@ fn bus_messages_and_roi_metas_carry_the_meta_values() {
     let kps = first.get::<gst::Array>("keypoints").unwrap();
     assert_eq!(kps.len(), 10);
     assert_eq!(kps.as_slice()[2].get::<f64>().unwrap(), face.keypoints[1][0] as f64);
+    // Applications read the same message back as typed Rust.
+    let typed = FacesMessage::try_from(s).unwrap();
+    assert_eq!(typed.running_time, Some(gst::ClockTime::from_mseconds(100)));
+    let widest = typed.faces.iter().max_by(|a, b| a.width.total_cmp(&b.width)).unwrap();
+    assert_eq!((widest.x, widest.keypoints[1][0]), (face.bbox[0] as f64, face.keypoints[1][0] as f64));
 
     let rois: Vec<_> = buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>().collect();
     assert_eq!(rois.len(), FacesMeta::from_buffer(buffer).unwrap().faces.len());

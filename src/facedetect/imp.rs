@@ -7,7 +7,8 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::{packed_frame, post_faces_message, rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{packed_frame, rgb_pad_templates, ElementError, ModelProps};
+use crate::message::FacesMessage;
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
 use crate::models::detector::{Detection, Detector, DetectorParams};
 use crate::models::resolve_model;
@@ -289,7 +290,7 @@ impl BaseTransformImpl for FaceDetect {
             sync_roi_metas(buffer, &faces);
         }
         if settings.post_messages {
-            post_faces_message(self.obj().upcast_ref(), &self.obj().segment(), buffer, &faces);
+            FacesMessage::new(&self.obj().segment(), buffer, &faces).post(self.obj().upcast_ref());
         }
         FacesMeta::set(buffer, FrameFaces { faces, detection_ran: run_now });
         Ok(gst::FlowSuccess::Ok)

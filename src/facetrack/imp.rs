@@ -10,7 +10,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::TrackMethod;
-use crate::common::post_faces_message;
+use crate::message::FacesMessage;
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
 use crate::track::{follow_points, Detection, Method, TrackedFace, Tracker, TrackerParams};
 
@@ -214,7 +214,7 @@ impl FaceTrack {
                         sync_roi_metas(b, &faces);
                         if post {
                             let segment = self.state.lock().unwrap().segment.clone();
-                            post_faces_message(self.obj().upcast_ref(), &segment, b, &faces);
+                            FacesMessage::new(&segment, b, &faces).post(self.obj().upcast_ref());
                         }
                         FacesMeta::set(b, FrameFaces { faces, detection_ran });
                     }
