@@ -11,6 +11,9 @@ use gstghost::models::{resolve_model, Detector, DetectorParams, ModelLocation};
 use gstghost::runtime::{ExecutionProvider, SessionOptions};
 use gstghost::vision::{resize_rgb, Filter, PackedFrame, RgbImage};
 
+#[path = "common/checkout_env.rs"]
+mod checkout_env;
+
 /// The photo scaled to fit w×h (INTER_AREA), centred on black.
 fn letterbox_centre(img: &RgbImage, w: usize, h: usize) -> RgbImage {
     let s = (w as f64 / img.width as f64).min(h as f64 / img.height as f64);
@@ -56,6 +59,7 @@ fn median_ms(det: &mut Detector, img: &RgbImage, params: &DetectorParams, runs: 
 }
 
 fn main() {
+    checkout_env::default_environment();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let threads: u32 = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let opts = SessionOptions { provider: ExecutionProvider::Cpu, threads, ..Default::default() };

@@ -12,7 +12,10 @@ use std::time::Instant;
 use gstghost::models::align::{generator_crop, CropMode};
 use gstghost::models::enhancer::{EnhanceJob, Enhancer, Prepared};
 use gstghost::runtime::{ExecutionProvider, SessionOptions};
-use gstghost::vision::{PackedFrame, PixelLayout, RgbImage};
+use gstghost::vision::{PackedFrame, RgbImage};
+
+#[path = "common/checkout_env.rs"]
+mod checkout_env;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -20,6 +23,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    checkout_env::default_environment();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let threads = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let provider = match std::env::var("BENCH_PROVIDER").as_deref() {
@@ -32,13 +36,7 @@ fn main() {
     // A real 256 generator crop of a face (as ghostfaceswap makes it), with its affine and keypoints.
     let photo = image::open(root.join("tests/data/obama.jpg")).unwrap().to_rgb8();
     let img = RgbImage::from_raw(photo.width() as usize, photo.height() as usize, photo.into_raw());
-    let frame = PackedFrame {
-        data: &img.data,
-        width: img.width,
-        height: img.height,
-        stride: img.width * 3,
-        layout: PixelLayout::Rgb,
-    };
+    let frame = PackedFrame::from_rgb(&img);
     // MTCNN keypoints of the main face (tests/data/mtcnn_reference.json, obama.jpg), rounded.
     let kps: [[f32; 2]; 5] = {
         let json: serde_json::Value =

@@ -12,7 +12,11 @@ use gstghost::models::swapper::GhostGenerator;
 use gstghost::runtime::{ExecutionProvider, SessionOptions};
 use gstghost::vision::RgbImage;
 
+#[path = "common/checkout_env.rs"]
+mod checkout_env;
+
 fn main() {
+    checkout_env::default_environment();
     let mut args = std::env::args().skip(1);
     let model = args.next().unwrap_or_else(|| "ghost_2_256".into());
     let runs: usize = args.next().and_then(|v| v.parse().ok()).unwrap_or(3);

@@ -25,7 +25,7 @@ fn main() {
             frame[i..i + 3].copy_from_slice(&[p[2], p[1], p[0]]);
         }
     }
-    let packed = PackedFrame { data: &frame, width: w, height: h, stride: w * 4, layout: PixelLayout::Bgrx };
+    let packed = PackedFrame::new(&frame, w, h, w * 4, PixelLayout::Bgrx);
     // MTCNN reference keypoints of obama.jpg, mapped into this frame.
     let s = 1080.0 / 1137.0;
     let kps = [[444.985, 214.894], [547.618, 212.874], [496.226, 277.273], [437.764, 319.935], [552.598, 317.040]]

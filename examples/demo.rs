@@ -12,10 +12,14 @@ use gst::prelude::*;
 use gstghost::models::resolve_model;
 use gstghost::vision::{resize_rgb, Filter, RgbImage};
 
+#[path = "common/checkout_env.rs"]
+mod checkout_env;
+
 const CLIP_FRAMES: usize = 90;
 const CLIP_SIZE: (usize, usize) = (640, 480);
 
 fn main() -> Result<(), Box<dyn Error>> {
+    checkout_env::default_environment();
     let mut args = std::env::args().skip(1);
     let mut out = PathBuf::from("out");
     while let Some(a) = args.next() {

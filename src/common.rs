@@ -89,6 +89,17 @@ enum Domain {
     Stream,
 }
 
+/// A string property value, `None` when unset or empty.
+pub fn optional_string(value: &glib::Value) -> Option<String> {
+    value.get::<Option<String>>().expect("type checked upstream").filter(|s| !s.trim().is_empty())
+}
+
+/// Logs a property change at INFO (the new value as GStreamer serialises it).
+pub fn log_property_change(cat: gst::DebugCategory, obj: &gst::Object, pspec: &glib::ParamSpec, value: &glib::Value) {
+    let shown = value.serialize().map(|s| s.to_string()).unwrap_or_else(|_| format!("{value:?}"));
+    gst::info!(cat, obj = obj, "{} set to {}", pspec.name(), shown);
+}
+
 /// The packed 8-bit RGB formats every element accepts.
 pub const RGB_FORMATS: [VideoFormat; 10] = [
     VideoFormat::Rgb,
@@ -152,18 +163,29 @@ pub fn packed_frame_mut<'a>(
     Some(PackedFrameMut { data: frame.plane_data_mut(0).ok()?, width, height, stride, layout })
 }
 
+const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;
+const DEFAULT_DEVICE_ID: i32 = 0;
+/// 0: one per core.
+const DEFAULT_THREADS: u32 = 0;
+
 /// The `execution-provider`, `device-id` and `threads` properties of every model-running element.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ModelProps {
     pub provider: ExecutionProvider,
     pub device_id: i32,
     pub threads: u32,
 }
 
+impl Default for ModelProps {
+    fn default() -> Self {
+        Self { provider: DEFAULT_EXECUTION_PROVIDER, device_id: DEFAULT_DEVICE_ID, threads: DEFAULT_THREADS }
+    }
+}
+
 impl ModelProps {
     pub fn param_specs() -> Vec<glib::ParamSpec> {
         vec![
-            glib::ParamSpecEnum::builder_with_default("execution-provider", ExecutionProvider::Auto)
+            glib::ParamSpecEnum::builder_with_default("execution-provider", DEFAULT_EXECUTION_PROVIDER)
                 .nick("Execution provider")
                 .blurb("Where the models run: auto (CUDA when it registers, else CPU with a warning), cuda, tensorrt or cpu. An explicit provider that cannot register is an error at start")
                 .mutable_ready()
@@ -172,14 +194,14 @@ impl ModelProps {
                 .nick("GPU device")
                 .blurb("CUDA/TensorRT device index")
                 .minimum(0)
-                .default_value(0)
+                .default_value(DEFAULT_DEVICE_ID)
                 .mutable_ready()
                 .build(),
             glib::ParamSpecUInt::builder("threads")
                 .nick("Threads")
                 .blurb("Threads per model run: ONNX Runtime's intra-op threads, and those of the built-in MTCNN's own kernels (0 = one per core)")
                 .maximum(256)
-                .default_value(0)
+                .default_value(DEFAULT_THREADS)
                 .mutable_ready()
                 .build(),
         ]

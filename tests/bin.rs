@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! ghostfaceswapbin: formats in and out, a whole clip through the chain, live latency, proxies.
 
-mod util;
+mod common;
 
+use common::{photo, test_model};
 use gst::prelude::*;
 use gstghost::meta::FacesMeta;
-use gstghost::vision::{resize_rgb, unpack_rgb, Filter, PackedFrame, PixelLayout, Rect, RgbImage};
-use util::{photo, test_model};
+use gstghost::vision::{resize_rgb, unpack_rgb, Filter, PackedFrame, Rect, RgbImage};
 
 fn source_arg() -> String {
-    format!("model=paste source={}", util::data("obama.jpg").display())
+    format!("model=paste source={}", common::data("obama.jpg").display())
 }
 
 /// Output caps and buffer count of `videotestsrc ! caps ! ghostfaceswapbin ! appsink`.
 fn run_format(format: &str) -> (String, usize) {
-    util::init();
+    common::init();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=4 ! video/x-raw,format={format},width=320,height=240 ! ghostfaceswapbin {} ! appsink name=sink sync=false",
         source_arg()
@@ -44,13 +44,7 @@ fn any_raw_format_in_gives_the_same_format_out() {
 /// Biden's face region moving across a 320x240 frame.
 fn clip(frames: usize) -> Vec<RgbImage> {
     let img = photo("biden.jpg");
-    let frame = PackedFrame {
-        data: &img.data,
-        width: img.width,
-        height: img.height,
-        stride: img.width * 3,
-        layout: PixelLayout::Rgb,
-    };
+    let frame = PackedFrame::from_rgb(&img);
     let face = resize_rgb(&unpack_rgb(&frame, Rect::new(300, 40, 540, 600)), 162, 180, Filter::Area);
     (0..frames)
         .map(|i| {
@@ -73,7 +67,7 @@ fn a_clip_runs_through_the_whole_chain_without_losing_frames() {
         test_model("swapper_mix.onnx"),
         embedding()
     );
-    let out = util::run_frames(&middle, &frames).unwrap();
+    let out = common::run_frames(&middle, &frames).unwrap();
     assert_eq!(out.len(), 60, "no frame dropped");
     let mut swapped = 0;
     for (i, buffer) in out.iter().enumerate() {
@@ -82,7 +76,7 @@ fn a_clip_runs_through_the_whole_chain_without_losing_frames() {
         if faces.iter().any(|f| f.swap.is_some()) {
             swapped += 1;
             // The face's pixels changed (the mixing model tints the face).
-            let img = util::buffer_to_rgb(buffer, 320, 240);
+            let img = common::buffer_to_rgb(buffer, 320, 240);
             let f = &faces[0];
             let (cx, cy) = (((f.bbox[0] + f.bbox[2]) / 2.0) as usize, ((f.bbox[1] + f.bbox[3]) / 2.0) as usize);
             assert_ne!(img.get(cx, cy), frames[i].get(cx, cy), "frame {i}: face unchanged");
@@ -94,7 +88,7 @@ fn a_clip_runs_through_the_whole_chain_without_losing_frames() {
 }
 
 fn embedding() -> String {
-    let path = util::output_dir().join("bin-embedding.npy");
+    let path = common::output_dir().join("bin-embedding.npy");
     let values: Vec<f32> = (0..512).map(|i| ((i * 29 % 83) as f32 / 41.0) - 1.0).collect();
     gstghost::models::identity::write_embedding(&path, &values).unwrap();
     path.display().to_string()
@@ -102,7 +96,7 @@ fn embedding() -> String {
 
 #[test]
 fn a_live_pipeline_reports_the_lookahead_as_latency() {
-    util::init();
+    common::init();
     for lookahead in [0u32, 3] {
         let pipeline = gst::parse::launch(&format!(
             "videotestsrc is-live=true num-buffers=15 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! \
@@ -140,7 +134,7 @@ fn a_live_pipeline_reports_the_lookahead_as_latency() {
 
 #[test]
 fn properties_reach_the_children() {
-    util::init();
+    common::init();
     let bin = gst::ElementFactory::make("ghostfaceswapbin")
         .property("interval", 4u32)
         .property("detector", "mtcnn")
@@ -168,7 +162,7 @@ fn properties_reach_the_children() {
 
 #[test]
 fn a_missing_model_is_an_error_message_not_a_crash() {
-    let err = util::run_frames("ghostfaceswapbin source=x.jpg", &clip(1)).unwrap_err();
+    let err = common::run_frames("ghostfaceswapbin source=x.jpg", &clip(1)).unwrap_err();
     assert!(err.contains("ghost_2_256") && err.contains("paste"), "{err}");
 }
 
@@ -181,7 +175,7 @@ fn an_enhancer_is_spliced_in_only_when_set() {
         embedding(),
         test_model("enhancer_gfpgan_identity.onnx")
     );
-    let out = util::run_frames(&middle, &frames).unwrap();
+    let out = common::run_frames(&middle, &frames).unwrap();
     assert_eq!(out.len(), 3);
     let faces = FacesMeta::from_buffer(&out[2]).unwrap().faces;
     assert!(

@@ -2,7 +2,7 @@
 //! ghostfaceblend: round trips, mask support, landmark-mask parameter freezing, Reinhard, the element in a
 //! pipeline (formats, alpha, strides, bad input), and before/after PNGs of the test photos in tests/output/.
 
-mod util;
+mod common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -356,7 +356,7 @@ fn faces_without_swap_and_degenerate_affines_are_untouched() {
 // ---------- the element in a pipeline ----------
 
 fn init() {
-    util::init();
+    common::init();
 }
 
 fn run_pipeline(
@@ -535,8 +535,8 @@ fn save(img: &RgbImage, name: &str) {
 
 #[test]
 fn photos_before_after_pngs() {
-    let obama = util::photo("obama.jpg");
-    let biden = util::photo("biden.jpg");
+    let obama = common::photo("obama.jpg");
+    let biden = common::photo("biden.jpg");
     let t = template256();
     let m_o = umeyama(&ref_keypoints("obama.jpg"), &t);
     let m_b = umeyama(&ref_keypoints("biden.jpg"), &t);

@@ -2,24 +2,18 @@
 //! ghostfacedetect as an element: real photos through several formats, the interval, bus
 //! messages, frames without faces, odd sizes, caps changes and bad models.
 
-mod util;
+mod common;
 
+use common::{photo, run_frames, test_model};
 use gst::prelude::*;
 use gstghost::message::FacesMessage;
 use gstghost::meta::{FacesMeta, ROI_PARAM_NAME};
-use gstghost::vision::{resize_rgb, unpack_rgb, Filter, PackedFrame, PixelLayout, Rect, RgbImage};
-use util::{photo, run_frames, test_model};
+use gstghost::vision::{resize_rgb, unpack_rgb, Filter, PackedFrame, Rect, RgbImage};
 
 /// Biden's face region, scaled to `w x h` (aspect kept: 540x600 source region).
 fn small_face(w: usize, h: usize) -> RgbImage {
     let img = photo("biden.jpg");
-    let frame = PackedFrame {
-        data: &img.data,
-        width: img.width,
-        height: img.height,
-        stride: img.width * 3,
-        layout: PixelLayout::Rgb,
-    };
+    let frame = PackedFrame::from_rgb(&img);
     resize_rgb(&unpack_rgb(&frame, Rect::new(300, 40, 540, 600)), w, h, Filter::Area)
 }
 
@@ -69,7 +63,7 @@ fn the_same_faces_through_bgrx_odd_sizes_and_videoscale() {
 
 #[test]
 fn interval_runs_the_network_on_every_nth_frame_and_says_so() {
-    util::init();
+    common::init();
     let img = small_face(216, 240);
     let pipeline = gst::parse::launch(
         "appsrc name=src format=time caps=video/x-raw,format=RGB,width=216,height=240,framerate=30/1 ! \
@@ -83,7 +77,7 @@ fn interval_runs_the_network_on_every_nth_frame_and_says_so() {
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut ran = Vec::new();
     for i in 0..8u64 {
-        src.push_buffer(util::rgb_buffer(&img, i * 33)).unwrap();
+        src.push_buffer(common::rgb_buffer(&img, i * 33)).unwrap();
         let sample = sink.pull_sample().unwrap();
         let faces = FacesMeta::from_buffer(sample.buffer().unwrap()).unwrap();
         ran.push(faces.detection_ran);
@@ -98,7 +92,7 @@ fn interval_runs_the_network_on_every_nth_frame_and_says_so() {
 
 #[test]
 fn a_test_pattern_has_no_faces_and_passes_untouched() {
-    util::init();
+    common::init();
     let pipeline = gst::parse::launch(
         "videotestsrc num-buffers=3 ! video/x-raw,format=RGBA,width=320,height=240 ! tee name=t \
          t. ! queue ! ghostfacedetect ! appsink name=det sync=false \
@@ -122,7 +116,7 @@ fn a_test_pattern_has_no_faces_and_passes_untouched() {
 
 #[test]
 fn bus_messages_and_roi_metas_carry_the_meta_values() {
-    util::init();
+    common::init();
     let img = photo("biden.jpg");
     let (w, h) = (img.width, img.height);
     let pipeline = gst::parse::launch(&format!(
@@ -135,7 +129,7 @@ fn bus_messages_and_roi_metas_carry_the_meta_values() {
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    src.push_buffer(util::rgb_buffer(&img, 100)).unwrap();
+    src.push_buffer(common::rgb_buffer(&img, 100)).unwrap();
     let sample = sink.pull_sample().unwrap();
     let buffer = sample.buffer().unwrap();
     let face = main_face(buffer);
@@ -173,7 +167,7 @@ fn bus_messages_and_roi_metas_carry_the_meta_values() {
 
 #[test]
 fn tiny_frames_and_a_caps_change_mid_stream_are_handled() {
-    util::init();
+    common::init();
     let pipeline = gst::parse::launch("appsrc name=src format=time ! ghostfacedetect ! appsink name=sink sync=false")
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -192,7 +186,7 @@ fn tiny_frames_and_a_caps_change_mid_stream_are_handled() {
                 .to_caps()
                 .unwrap(),
         ));
-        src.push_buffer(util::rgb_buffer(img, i as u64 * 33)).unwrap();
+        src.push_buffer(common::rgb_buffer(img, i as u64 * 33)).unwrap();
         let sample = sink.pull_sample().unwrap();
         let faces = FacesMeta::from_buffer(sample.buffer().unwrap()).unwrap().faces;
         assert_eq!(faces.is_empty(), i < 2, "frame {i}: {faces:?}");

@@ -7,7 +7,7 @@ use gstghost::models::{resolve_model, Detection, Detector, DetectorParams, Model
 use gstghost::runtime::{RuntimeError, SessionOptions};
 use gstghost::vision::{resize_rgb, Filter, PackedFrame, PixelLayout, RgbImage};
 
-mod util;
+mod common;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -82,7 +82,7 @@ fn mtcnn_matches_python_reference() {
     let mut det = mtcnn();
     let params = DetectorParams::default();
     for name in ["obama.jpg", "obama_partial_face.jpg", "biden.jpg"] {
-        let img = util::photo(name);
+        let img = common::photo(name);
         let faces = det.detect(&frame(&img), &params).unwrap();
         let expected = reference(name);
         assert_faces(&faces, &expected, 0.02, name);
@@ -113,7 +113,7 @@ fn mtcnn_rgba_png_drops_alpha() {
 fn mtcnn_bgrx_odd_stride_and_downscale() {
     let mut det = mtcnn();
     let params = DetectorParams::default();
-    let img = util::photo("obama.jpg");
+    let img = common::photo("obama.jpg");
     let base = det.detect(&frame(&img), &params).unwrap();
     assert_eq!(base.len(), 2);
 
@@ -183,7 +183,7 @@ fn mtcnn_blank_and_tiny_frames_have_no_faces() {
         assert!(det.detect(&f, &params).unwrap().is_empty(), "{w}x{h} bgr");
     }
     // A huge minimum face size leaves no pyramid scale.
-    let img = util::photo("obama.jpg");
+    let img = common::photo("obama.jpg");
     let p = DetectorParams { min_face_size: 5000, ..Default::default() };
     assert!(det.detect(&frame(&img), &p).unwrap().is_empty());
     // The score threshold applies on top of the cascade: 0.95 drops the weak desk detection.
@@ -231,7 +231,7 @@ fn scrfd_const_models_decode_exactly() {
 fn scrfd_random_model_runs_on_photo_and_tiny_frames() {
     for name in ["scrfd_test.onnx", "scrfd_test_batched.onnx"] {
         let mut det = Detector::open(&test_model(name), &opts()).unwrap();
-        let img = util::photo("obama.jpg");
+        let img = common::photo("obama.jpg");
         for size in [640, 320, 330] {
             let p = DetectorParams { input_size: size, ..Default::default() };
             let faces = det.detect(&frame(&img), &p).unwrap();

@@ -2,18 +2,18 @@
 //! ghostfaceenhance: identity enhancers of each family leave the crop unchanged (through the
 //! template round trip for the FFHQ families), `blend`, and bad or missing models.
 
-mod util;
+mod common;
 
+use common::{photo, run_frames, test_model};
 use gstghost::meta::{FacesMeta, SwapResult};
 use gstghost::models::align::resize_affine;
 use gstghost::vision::{resize_rgb, Filter, RgbImage};
-use util::{photo, run_frames, test_model};
 
 /// A zero identity file for the identity swapper.
 fn embedding_file() -> String {
     static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
-        let path = util::output_dir().join("enhance-embedding.npy");
+        let path = common::output_dir().join("enhance-embedding.npy");
         gstghost::models::identity::write_embedding(&path, &[0.0f32; 512]).unwrap();
         path.display().to_string()
     })
@@ -74,7 +74,7 @@ fn identity_enhancers_leave_the_crops_unchanged() {
             eprintln!("{file} face {k}: {db:.2} dB");
             assert!(db >= min_db, "{file} face {k}: {db:.2} dB");
             if k == 0 {
-                util::save_png(&e.crop, &format!("enhance_{size}_{}.png", file.split('_').nth(1).unwrap()));
+                common::save_png(&e.crop, &format!("enhance_{size}_{}.png", file.split('_').nth(1).unwrap()));
             }
         }
     }
@@ -129,7 +129,7 @@ fn the_full_chain_with_a_512_enhancer_reproduces_the_frame() {
     let out = run_frames(&middle, std::slice::from_ref(&img)).unwrap();
     let faces = FacesMeta::from_buffer(&out[0]).unwrap().faces;
     assert!(faces.iter().any(|f| f.swap.as_ref().is_some_and(|s| s.crop.width == 512)), "the crop was enhanced to 512");
-    let result = util::buffer_to_rgb(&out[0], img.width, img.height);
+    let result = common::buffer_to_rgb(&out[0], img.width, img.height);
     let p = psnr(&result, &img);
     let within_one =
         result.data.iter().zip(&img.data).filter(|(a, b)| a.abs_diff(**b) <= 1).count() as f64 / img.data.len() as f64;

@@ -4,11 +4,11 @@
 
 use gst::prelude::*;
 
-mod util;
+mod common;
 
 /// Runs `videotestsrc num-buffers=2 ! {middle} ! fakesink` and returns the first error message.
 fn first_error(middle: &str) -> gst::glib::Error {
-    util::init();
+    common::init();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! {middle} ! fakesink"
     ))
@@ -43,8 +43,8 @@ fn settings_mistakes_are_library_settings_errors() {
     check(
         &format!(
             "ghostfaceswap model={} source={}",
-            util::test_model("swapper_identity.onnx"),
-            util::data("biden.jpg").display()
+            common::test_model("swapper_identity.onnx"),
+            common::data("biden.jpg").display()
         ),
         settings,
         "needs the source identity",
@@ -63,7 +63,7 @@ fn missing_files_are_not_found_errors() {
 fn unreadable_or_wrong_files_are_open_read_errors() {
     let open_read = |e: &gst::glib::Error| e.matches(gst::ResourceError::OpenRead);
     // A file that is not a photo.
-    let not_a_photo = util::output_dir().join("not-a-photo.jpg");
+    let not_a_photo = common::output_dir().join("not-a-photo.jpg");
     std::fs::write(&not_a_photo, b"plain text").unwrap();
     check(
         &format!("ghostfaceswap model=paste source={}", not_a_photo.display()),
@@ -71,13 +71,17 @@ fn unreadable_or_wrong_files_are_open_read_errors() {
         "cannot read source photo",
     );
     // A model whose tensors are not a detector's.
-    check(&format!("ghostfacedetect model={}", util::test_model("wrong_signature.onnx")), open_read, "does not match");
+    check(
+        &format!("ghostfacedetect model={}", common::test_model("wrong_signature.onnx")),
+        open_read,
+        "does not match",
+    );
 }
 
 #[test]
 fn a_photo_without_a_face_names_its_role() {
     // A grey PNG: readable, but there is no face in it.
-    let grey = util::output_dir().join("grey-no-face.png");
+    let grey = common::output_dir().join("grey-no-face.png");
     image::RgbImage::from_pixel(200, 200, image::Rgb([128, 128, 128])).save(&grey).unwrap();
     let e = first_error(&format!("ghostfaceswap model=paste source={}", grey.display()));
     assert!(e.matches(gst::ResourceError::Failed), "{e}");

@@ -5,14 +5,14 @@
 //! $GHOST_EXPORT_DIR and then runs `cargo test --features export-tests --test exported_models`
 //! (the test target is only built with that feature).
 
-mod util;
+mod common;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use common::photo;
 use gstghost::meta::FacesMeta;
 use gstghost::runtime::{load_session, ExecutionProvider, SessionOptions};
-use util::photo;
 
 fn exported(name: &str) -> PathBuf {
     let dir =
@@ -31,10 +31,10 @@ fn exported_generator_and_arcface_run_inside_ghostfaceswap() {
         "ghostfacedetect ! ghostfaceswap model={} recognizer={} source={}",
         gen.display(),
         arc.display(),
-        util::data("biden.jpg").display()
+        common::data("biden.jpg").display()
     );
     let t = Instant::now();
-    let out = util::run_frames(&middle, std::slice::from_ref(&img)).unwrap();
+    let out = common::run_frames(&middle, std::slice::from_ref(&img)).unwrap();
     eprintln!(
         "ghostfaceswap with the exported generator: one frame in {:.1} s (includes loading)",
         t.elapsed().as_secs_f64()

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The face meta through queue, tee, videoconvert and videoscale.
 
-mod util;
+mod common;
 
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ fn sample_faces() -> FrameFaces {
 
 /// Pushes one RGBA 1280x720 frame with the meta through `middle` and returns what arrives.
 fn through(middle: &str) -> (FrameFaces, (i32, i32)) {
-    util::init();
+    common::init();
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=src format=time caps=video/x-raw,format=RGBA,width=1280,height=720,framerate=30/1 ! {middle} ! appsink name=sink sync=false"
     ))

@@ -2,27 +2,27 @@
 //! ghostfaceswap: alignment and normalisation against the reference, the identity and mixing
 //! test generators, target selection, identity files, source changes while playing, bad input.
 
-mod util;
+mod common;
 
 use std::time::{Duration, Instant};
 
+use common::{photo, run_frames, test_model};
 use gst::prelude::*;
 use gstghost::meta::FacesMeta;
 use gstghost::models::align::{generator_crop, CropMode};
 use gstghost::models::recognizer::{input_tensor, RecognizerFamily};
 use gstghost::models::swapper::generator_input;
-use gstghost::vision::{PackedFrame, PixelLayout, RgbImage};
-use util::{photo, run_frames, test_model};
+use gstghost::vision::{PackedFrame, RgbImage};
 
 fn reference_keypoints() -> [[f32; 2]; 5] {
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(util::data("mtcnn_reference.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(common::data("mtcnn_reference.json")).unwrap()).unwrap();
     let kps = &json["files"]["32bit.png"]["faces"][0]["keypoints"];
     std::array::from_fn(|i| [kps[i][0].as_f64().unwrap() as f32, kps[i][1].as_f64().unwrap() as f32])
 }
 
 fn fixture(name: &str) -> Vec<f32> {
-    let bytes = std::fs::read(util::data(&format!("swap/{name}.f32"))).unwrap();
+    let bytes = std::fs::read(common::data(&format!("swap/{name}.f32"))).unwrap();
     bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
@@ -38,13 +38,7 @@ fn assert_matches_fixture(ours: &[f32], name: &str) {
 #[test]
 fn model_inputs_match_the_python_reference() {
     let img = photo("32bit.png");
-    let frame = PackedFrame {
-        data: &img.data,
-        width: img.width,
-        height: img.height,
-        stride: img.width * 3,
-        layout: PixelLayout::Rgb,
-    };
+    let frame = PackedFrame::from_rgb(&img);
     let kps = reference_keypoints();
 
     let (crop, _) = generator_crop(&frame, &kps, CropMode::Ghost);
@@ -76,26 +70,20 @@ fn identity_generator_returns_the_aligned_target_crop() {
     let middle = format!(
         "ghostfacedetect ! ghostfaceswap model={} source={} source-embedding={}",
         test_model("swapper_identity.onnx"),
-        util::data("biden.jpg").display(),
+        common::data("biden.jpg").display(),
         embedding_file("identity")
     );
     let crops = swap_crops(&middle, std::slice::from_ref(&img));
     let out = run_frames(&middle, std::slice::from_ref(&img)).unwrap();
     let faces = FacesMeta::from_buffer(&out[0]).unwrap().faces;
     let main = faces.iter().position(|f| f.score > 0.99).unwrap();
-    let frame = PackedFrame {
-        data: &img.data,
-        width: img.width,
-        height: img.height,
-        stride: img.width * 3,
-        layout: PixelLayout::Rgb,
-    };
+    let frame = PackedFrame::from_rgb(&img);
     let (expected, affine) = generator_crop(&frame, &faces[main].keypoints, CropMode::Ghost);
     let got = crops[0][main].as_ref().expect("the main face was swapped");
     assert_eq!(got, &expected);
     assert_eq!(faces[main].swap.as_ref().unwrap().frame_to_crop, affine);
     assert!(faces.iter().all(|f| f.selected));
-    util::save_png(got, "swap_identity_crop.png");
+    common::save_png(got, "swap_identity_crop.png");
 }
 
 /// A 512-float identity file of a given flavour.
@@ -107,7 +95,7 @@ fn embedding_file(flavour: &str) -> String {
             _ => 0.0,
         })
         .collect();
-    let path = util::output_dir().join(format!("embedding-{flavour}.npy"));
+    let path = common::output_dir().join(format!("embedding-{flavour}.npy"));
     gstghost::models::identity::write_embedding(&path, &values).unwrap();
     path.display().to_string()
 }
@@ -132,19 +120,13 @@ fn mixing_generator_output_depends_on_the_source() {
 #[test]
 fn paste_baseline_puts_the_source_face_in_the_target_crop() {
     let target = photo("obama.jpg");
-    let middle = format!("ghostfacedetect ! ghostfaceswap model=paste source={}", util::data("biden.jpg").display());
+    let middle = format!("ghostfacedetect ! ghostfaceswap model=paste source={}", common::data("biden.jpg").display());
     let crops = swap_crops(&middle, std::slice::from_ref(&target));
     let crop = crops[0].iter().flatten().next().expect("a swapped face").clone();
-    util::save_png(&crop, "swap_paste_crop.png");
+    common::save_png(&crop, "swap_paste_crop.png");
     // The crop is Biden's aligned face, not Obama's: compare with both aligned crops.
     let aligned = |img: &RgbImage| {
-        let frame = PackedFrame {
-            data: &img.data,
-            width: img.width,
-            height: img.height,
-            stride: img.width * 3,
-            layout: PixelLayout::Rgb,
-        };
+        let frame = PackedFrame::from_rgb(img);
         let mut det =
             gstghost::models::Detector::open(&gstghost::models::resolve_model("mtcnn").unwrap(), &Default::default())
                 .unwrap();
@@ -170,14 +152,14 @@ fn paste_baseline_puts_the_source_face_in_the_target_crop() {
 
 #[test]
 fn reference_selection_swaps_only_the_matching_face() {
-    let frame = util::side_by_side(&[&photo("obama.jpg"), &photo("biden.jpg")]);
+    let frame = common::side_by_side(&[&photo("obama.jpg"), &photo("biden.jpg")]);
     let obama_width = photo("obama.jpg").width as f32;
     let middle = format!(
         "ghostfacedetect min-face-size=80 ! ghostfaceswap model={} source-embedding={} recognizer={} targets=reference reference={}",
         test_model("swapper_identity.onnx"),
         embedding_file("a"),
         test_model("arcface_ghost_test.onnx"),
-        util::data("biden.jpg").display()
+        common::data("biden.jpg").display()
     );
     let out = run_frames(&middle, &[frame.clone(), frame]).unwrap();
     for buffer in &out {
@@ -194,14 +176,14 @@ fn reference_selection_swaps_only_the_matching_face() {
 
 #[test]
 fn embedding_out_writes_the_identity_that_source_embedding_reads() {
-    let out_path = util::output_dir().join("computed-identity.npy");
+    let out_path = common::output_dir().join("computed-identity.npy");
     let _ = std::fs::remove_file(&out_path);
     let img = photo("obama.jpg");
     let middle = format!(
         "ghostfacedetect ! ghostfaceswap model={} recognizer={} source={} embedding-out={}",
         test_model("swapper_mix.onnx"),
         test_model("arcface_ghost_test.onnx"),
-        util::data("biden.jpg").display(),
+        common::data("biden.jpg").display(),
         out_path.display()
     );
     let first = swap_crops(&middle, std::slice::from_ref(&img));
@@ -225,12 +207,12 @@ fn bad_sources_and_models_are_clear_errors_at_start() {
     let err = start_error("ghostfacedetect ! ghostfaceswap model=paste source=/nonexistent/me.jpg");
     assert!(err.contains("/nonexistent/me.jpg"), "{err}");
 
-    let blank = util::output_dir().join("blank.png");
+    let blank = common::output_dir().join("blank.png");
     image::RgbImage::from_pixel(200, 200, image::Rgb([40, 80, 120])).save(&blank).unwrap();
     let err = start_error(&format!("ghostfacedetect ! ghostfaceswap model=paste source={}", blank.display()));
     assert!(err.contains("no face found"), "{err}");
 
-    let not_an_image = util::output_dir().join("not-an-image.jpg");
+    let not_an_image = common::output_dir().join("not-an-image.jpg");
     std::fs::write(&not_an_image, b"hello").unwrap();
     let err = start_error(&format!("ghostfacedetect ! ghostfaceswap model=paste source={}", not_an_image.display()));
     assert!(err.contains("not-an-image.jpg"), "{err}");
@@ -252,25 +234,19 @@ fn bad_sources_and_models_are_clear_errors_at_start() {
 #[test]
 fn frames_without_faces_pass_untouched() {
     let img = RgbImage::from_raw(64, 48, (0..64 * 48 * 3).map(|i| (i % 251) as u8).collect());
-    let middle = format!("ghostfacedetect ! ghostfaceswap model=paste source={}", util::data("biden.jpg").display());
+    let middle = format!("ghostfacedetect ! ghostfaceswap model=paste source={}", common::data("biden.jpg").display());
     let out = run_frames(&middle, std::slice::from_ref(&img)).unwrap();
-    assert_eq!(util::buffer_to_rgb(&out[0], 64, 48), img);
+    assert_eq!(common::buffer_to_rgb(&out[0], 64, 48), img);
     assert!(FacesMeta::from_buffer(&out[0]).unwrap().faces.is_empty());
 }
 
 #[test]
 fn changing_the_source_while_playing_does_not_stall_the_stream() {
-    util::init();
+    common::init();
     // Small frames (cheap per frame) against a slow recomputation (several large photos): frames
     // must keep coming with the old identity until the new one is ready.
     let big = photo("biden.jpg");
-    let frame = PackedFrame {
-        data: &big.data,
-        width: big.width,
-        height: big.height,
-        stride: big.width * 3,
-        layout: PixelLayout::Rgb,
-    };
+    let frame = PackedFrame::from_rgb(&big);
     let img = gstghost::vision::resize_rgb(
         &gstghost::vision::unpack_rgb(&frame, gstghost::vision::Rect::new(300, 40, 540, 600)),
         216,
@@ -280,7 +256,7 @@ fn changing_the_source_while_playing_does_not_stall_the_stream() {
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=src format=time is-live=true caps=video/x-raw,format=RGB,width=216,height=240,framerate=30/1 ! \
          ghostfacedetect min-face-size=60 ! ghostfaceswap name=swap model=paste source={} ! appsink name=sink sync=false",
-        util::data("obama.jpg").display()
+        common::data("obama.jpg").display()
     ))
     .unwrap()
     .downcast::<gst::Pipeline>()
@@ -294,11 +270,11 @@ fn changing_the_source_while_playing_does_not_stall_the_stream() {
         faces.iter().find_map(|f| f.swap.as_ref().map(|s| (*s.crop).clone())).unwrap()
     };
     let push = |i: u64| {
-        src.push_buffer(util::rgb_buffer(&img, i * 33)).unwrap();
+        src.push_buffer(common::rgb_buffer(&img, i * 33)).unwrap();
         crop_of(sink.pull_sample().unwrap())
     };
     let first = push(0);
-    let p = util::data("biden.jpg").display().to_string();
+    let p = common::data("biden.jpg").display().to_string();
     swap.set_property("source", [p.as_str(); 6].join(";"));
     let started = Instant::now();
     let mut during = 0;

@@ -1,49 +1,25 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! `ghostfacetrack` in a pipeline: appsrc (hand-made face meta) ! ghostfacetrack ! appsink.
+//! `ghostfacetrack` on its own, in a `gst_check::Harness`, with hand-made face meta.
 
-mod util;
+mod common;
 
 use gst::prelude::*;
+use gst_check::Harness;
 use gstghost::meta::{Face, FacesMeta, FrameFaces};
-
-fn init() {
-    util::init();
-}
 
 const FPS: i32 = 25;
 
-struct Harness {
-    pipeline: gst::Pipeline,
-    src: gst_app::AppSrc,
-    sink: gst_app::AppSink,
-    track: gst::Element,
-}
-
+/// The tracker with `props`, its caps set (25 fps) and the stream started.
 fn harness(props: &[(&str, &dyn ToValue)]) -> Harness {
-    init();
-    let pipeline = gst::Pipeline::new();
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", 64)
-        .field("height", 48)
-        .field("framerate", gst::Fraction::new(FPS, 1))
-        .build();
-    let src = gst_app::AppSrc::builder().caps(&caps).format(gst::Format::Time).is_live(true).build();
+    common::init();
+    // Properties first: the harness starts the element at once.
     let track = gst::ElementFactory::make("ghostfacetrack").build().unwrap();
     for (name, value) in props {
         track.set_property_from_value(name, &value.to_value());
     }
-    let sink = gst_app::AppSink::builder().sync(false).build();
-    pipeline.add_many([src.upcast_ref(), &track, sink.upcast_ref()]).unwrap();
-    gst::Element::link_many([src.upcast_ref(), &track, sink.upcast_ref()]).unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    Harness { pipeline, src, sink, track }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
-    }
+    let mut h = Harness::with_element(&track, Some("sink"), Some("src"));
+    h.set_src_caps_str(&format!("video/x-raw,format=RGB,width=64,height=48,framerate={FPS}/1"));
+    h
 }
 
 fn face_at(x: f32) -> Face {
@@ -56,12 +32,16 @@ fn face_at(x: f32) -> Face {
     }
 }
 
+fn frame_time(i: u64) -> gst::ClockTime {
+    gst::ClockTime::SECOND.mul_div_floor(i, FPS as u64).unwrap()
+}
+
 fn frame(i: u64, faces: Option<Vec<Face>>) -> gst::Buffer {
     let mut buffer = gst::Buffer::from_mut_slice(vec![i as u8; 64 * 48 * 3]);
     {
         let b = buffer.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::SECOND.mul_div_floor(i, FPS as u64).unwrap());
-        b.set_duration(gst::ClockTime::SECOND.mul_div_floor(1, FPS as u64).unwrap());
+        b.set_pts(frame_time(i));
+        b.set_duration(frame_time(1));
         if let Some(faces) = faces {
             FacesMeta::set(b, FrameFaces { faces, detection_ran: true });
         }
@@ -69,19 +49,12 @@ fn frame(i: u64, faces: Option<Vec<Face>>) -> gst::Buffer {
     buffer
 }
 
-fn pull(h: &Harness, timeout_ms: u64) -> Option<gst::Buffer> {
-    h.sink.try_pull_sample(gst::ClockTime::from_mseconds(timeout_ms)).map(|s| s.buffer_owned().unwrap())
-}
-
 #[test]
 fn ids_are_assigned_and_a_dropout_is_filled_with_predicted_faces() {
-    let h = harness(&[]);
+    let mut h = harness(&[]);
     for i in 0..20u64 {
         let faces = if (8..12).contains(&i) { vec![] } else { vec![face_at(2.0 * i as f32)] };
-        h.src.push_buffer(frame(i, Some(faces))).unwrap();
-    }
-    for i in 0..20u64 {
-        let b = pull(&h, 5000).expect("a buffer per input buffer");
+        let b = h.push_and_pull(frame(i, Some(faces))).expect("a buffer per input buffer");
         let meta = FacesMeta::from_buffer(&b).expect("face meta");
         assert_eq!(meta.faces.len(), 1, "frame {i}");
         let f = &meta.faces[0];
@@ -102,69 +75,58 @@ fn ids_are_assigned_and_a_dropout_is_filled_with_predicted_faces() {
 
 #[test]
 fn lookahead_holds_n_buffers_and_drains_them_on_eos() {
-    let h = harness(&[("lookahead", &3u32)]);
+    let mut h = harness(&[("lookahead", &3u32)]);
     for i in 0..3u64 {
-        h.src.push_buffer(frame(i, Some(vec![face_at(10.0)]))).unwrap();
+        h.push(frame(i, Some(vec![face_at(10.0)]))).unwrap();
     }
-    assert!(pull(&h, 300).is_none(), "three buffers are held");
-    h.src.push_buffer(frame(3, Some(vec![face_at(10.0)]))).unwrap();
-    let first = pull(&h, 5000).expect("the fourth buffer releases the first");
+    assert_eq!(h.buffers_received(), 0, "three buffers are held");
+    h.push(frame(3, Some(vec![face_at(10.0)]))).unwrap();
+    assert_eq!(h.buffers_received(), 1, "the fourth buffer releases the first");
+    let first = h.pull().unwrap();
     assert_eq!(first.pts(), Some(gst::ClockTime::ZERO));
-    assert!(pull(&h, 300).is_none());
-    h.src.push_buffer(frame(4, None)).unwrap();
-    h.src.end_of_stream().unwrap();
+    h.push(frame(4, None)).unwrap();
+    assert!(h.push_event(gst::event::Eos::new()));
     let mut pts = vec![first.pts().unwrap()];
     for _ in 0..4 {
-        let b = pull(&h, 5000).expect("drained on EOS");
+        let b = h.pull().expect("drained on EOS");
         pts.push(b.pts().unwrap());
-        if b.pts() == Some(gst::ClockTime::SECOND.mul_div_floor(4, FPS as u64).unwrap()) {
+        if b.pts() == Some(frame_time(4)) {
             assert!(FacesMeta::from_buffer(&b).is_none(), "buffer without meta stays without");
         } else {
             assert_eq!(FacesMeta::from_buffer(&b).unwrap().faces[0].track_id, 1);
         }
     }
     assert!(pts.windows(2).all(|w| w[0] < w[1]), "in order: {pts:?}");
-    assert!(h.sink.is_eos() || h.sink.try_pull_sample(gst::ClockTime::from_mseconds(1000)).is_none());
-}
-
-fn latency_min(pad: &gst::Pad) -> gst::ClockTime {
-    let mut q = gst::query::Latency::new();
-    assert!(pad.query(&mut q));
-    q.result().1
+    assert!(h.try_pull().is_none(), "nothing more than was pushed");
 }
 
 #[test]
 fn latency_query_adds_n_frame_durations() {
-    let h = harness(&[("lookahead", &2u32)]);
-    // Caps are negotiated with the first buffer.
-    h.src.push_buffer(frame(0, Some(vec![face_at(10.0)]))).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let upstream = latency_min(&h.src.static_pad("src").unwrap());
-    let ours = latency_min(&h.track.static_pad("src").unwrap());
-    assert_eq!(ours - upstream, gst::ClockTime::from_mseconds(80), "2 frames at 25 fps");
-    let h0 = harness(&[]);
-    h0.src.push_buffer(frame(0, Some(vec![face_at(10.0)]))).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(latency_min(&h0.track.static_pad("src").unwrap()), latency_min(&h0.src.static_pad("src").unwrap()));
+    for lookahead in [0u32, 2, 5] {
+        let mut h = harness(&[("lookahead", &lookahead)]);
+        h.set_upstream_latency(gst::ClockTime::from_mseconds(10));
+        // Caps (and so the frame rate) are known once the stream started.
+        h.push(frame(0, Some(vec![face_at(10.0)]))).unwrap();
+        let expected = gst::ClockTime::from_mseconds(10) + frame_time(lookahead as u64);
+        assert_eq!(h.query_latency(), Some(expected), "lookahead {lookahead} at {FPS} fps");
+    }
 }
 
 #[test]
 fn a_buffer_without_meta_passes_through_untouched() {
-    let h = harness(&[]);
-    h.src.push_buffer(frame(7, None)).unwrap();
-    let b = pull(&h, 5000).unwrap();
+    let mut h = harness(&[]);
+    let b = h.push_and_pull(frame(7, None)).unwrap();
     assert!(FacesMeta::from_buffer(&b).is_none());
     assert!(b.meta::<gst_video::VideoRegionOfInterestMeta>().is_none());
     assert_eq!(b.map_readable().unwrap()[0], 7);
     // Then tracking goes on normally.
-    h.src.push_buffer(frame(8, Some(vec![face_at(10.0)]))).unwrap();
-    let b = pull(&h, 5000).unwrap();
+    let b = h.push_and_pull(frame(8, Some(vec![face_at(10.0)]))).unwrap();
     assert_eq!(FacesMeta::from_buffer(&b).unwrap().faces[0].track_id, 1);
 }
 
 #[test]
 fn ghost_method_without_lookahead_is_refused() {
-    init();
+    common::init();
     let track = gst::ElementFactory::make("ghostfacetrack").property_from_str("method", "ghost").build().unwrap();
     assert!(track.set_state(gst::State::Paused).is_err());
     let _ = track.set_state(gst::State::Null);
@@ -172,14 +134,14 @@ fn ghost_method_without_lookahead_is_refused() {
 
 #[test]
 fn a_timestamp_discontinuity_starts_new_tracks() {
-    let h = harness(&[]);
-    for i in 0..3u64 {
-        h.src.push_buffer(frame(i, Some(vec![face_at(10.0)]))).unwrap();
+    let mut h = harness(&[]);
+    let mut ids = Vec::new();
+    for i in 0..4u64 {
+        let mut b = frame(i, Some(vec![face_at(10.0)]));
+        if i == 3 {
+            b.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
+        }
+        ids.push(FacesMeta::from_buffer(&h.push_and_pull(b).unwrap()).unwrap().faces[0].track_id);
     }
-    let mut cut = frame(3, Some(vec![face_at(10.0)]));
-    cut.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
-    h.src.push_buffer(cut).unwrap();
-    let ids: Vec<u64> =
-        (0..4).map(|_| FacesMeta::from_buffer(&pull(&h, 5000).unwrap()).unwrap().faces[0].track_id).collect();
     assert_eq!(ids, vec![1, 1, 1, 2], "ids are never reused, the old track is dropped");
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use gst::prelude::*;
 
+pub mod checkout_env;
+
 /// `false`: the explicit `ghostfacedetect ! ghostfacetrack ! ghostfaceswap ! ghostfaceblend` chain.
 /// `true`: the one-element `ghostfaceswapbin` (switch once the bin is merged).
 pub const USE_SWAPBIN: bool = true;
@@ -17,6 +19,7 @@ pub const USE_SWAPBIN: bool = true;
 pub fn init() -> Result<()> {
     static ONCE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
+        checkout_env::default_environment();
         gst::init().map_err(|e| e.to_string())?;
         // Tolerates a second registration (tests include several examples in one process).
         match gstghost::plugin_register_static() {

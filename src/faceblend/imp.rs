@@ -8,7 +8,9 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use crate::blend::{BlendConfig, Blender, ColorCorrect, MaskMode, MissingMaskModel, Skip};
-use crate::common::{packed_frame_mut, rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{
+    log_property_change, optional_string, packed_frame_mut, rgb_pad_templates, ElementError, ModelProps,
+};
 use crate::meta::FacesMeta;
 use crate::models::landmark106::Landmarker;
 use crate::models::parser::FaceParser;
@@ -17,6 +19,15 @@ use crate::models::resolve_model;
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("ghostfaceblend", gst::DebugColorFlags::empty(), Some("GHOST face blender"))
 });
+
+const DEFAULT_MASK: MaskMode = MaskMode::Auto;
+/// -1: GHOST's table (landmark mask) or 5 (template, box).
+const DEFAULT_ERODE: i32 = -1;
+const DEFAULT_BLUR: f64 = -1.0;
+const DEFAULT_MASK_SCALE: f64 = 1.0;
+const DEFAULT_COLOR_CORRECT: ColorCorrect = ColorCorrect::None;
+const DEFAULT_OPACITY: f64 = 1.0;
+const DEFAULT_DEBUG: bool = false;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -35,15 +46,15 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            mask: MaskMode::Auto,
+            mask: DEFAULT_MASK,
             landmarker: None,
             parser: None,
-            erode: -1,
-            blur: -1.0,
-            mask_scale: 1.0,
-            color_correct: ColorCorrect::None,
-            opacity: 1.0,
-            debug: false,
+            erode: DEFAULT_ERODE,
+            blur: DEFAULT_BLUR,
+            mask_scale: DEFAULT_MASK_SCALE,
+            color_correct: DEFAULT_COLOR_CORRECT,
+            opacity: DEFAULT_OPACITY,
+            debug: DEFAULT_DEBUG,
             props: ModelProps::default(),
         }
     }
@@ -87,7 +98,7 @@ impl ObjectImpl for FaceBlend {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut v = vec![
-                glib::ParamSpecEnum::builder_with_default("mask", MaskMode::Auto)
+                glib::ParamSpecEnum::builder_with_default("mask", DEFAULT_MASK)
                     .nick("Mask")
                     .blurb("Mask shape: auto (landmarks when a landmarker is set, else template; cut by the parser when one is set), template, landmarks (GHOST's adaptive mask), box (whole crop, soft border), parser (auto mask cut to the face classes), debug (draw instead of blending)")
                     .mutable_playing()
@@ -107,7 +118,7 @@ impl ObjectImpl for FaceBlend {
                     .blurb("Erosion kernel in pixels of GHOST's 224 crop (-1 = automatic: GHOST's table, 5 for template/box)")
                     .minimum(-1)
                     .maximum(100)
-                    .default_value(-1)
+                    .default_value(DEFAULT_ERODE)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("blur")
@@ -115,7 +126,7 @@ impl ObjectImpl for FaceBlend {
                     .blurb("Gaussian sigma of the mask edge in pixels of GHOST's 224 crop, both axes; also sets the faded border (2 sigma). -1 = automatic (GHOST's table, 5 for template/box), 0 = hard edge")
                     .minimum(-1.0)
                     .maximum(100.0)
-                    .default_value(-1.0)
+                    .default_value(DEFAULT_BLUR)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("mask-scale")
@@ -123,10 +134,10 @@ impl ObjectImpl for FaceBlend {
                     .blurb("Enlarges (>1) or shrinks (<1) the mask shape about its centre before erode and blur")
                     .minimum(0.1)
                     .maximum(3.0)
-                    .default_value(1.0)
+                    .default_value(DEFAULT_MASK_SCALE)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("color-correct", ColorCorrect::None)
+                glib::ParamSpecEnum::builder_with_default("color-correct", DEFAULT_COLOR_CORRECT)
                     .nick("Colour correction")
                     .blurb("none (as GHOST) or reinhard: match the swapped face's Lab mean/std to the target face inside the mask")
                     .mutable_playing()
@@ -136,13 +147,13 @@ impl ObjectImpl for FaceBlend {
                     .blurb("Strength of the paste-back (0 = original frame, 1 = full swap)")
                     .minimum(0.0)
                     .maximum(1.0)
-                    .default_value(1.0)
+                    .default_value(DEFAULT_OPACITY)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecBoolean::builder("debug")
                     .nick("Debug overlay")
                     .blurb("Draw boxes (green selected, yellow not selected, grey predicted), keypoints, track ids and the mask outline instead of blending")
-                    .default_value(false)
+                    .default_value(DEFAULT_DEBUG)
                     .mutable_playing()
                     .build(),
             ];
@@ -153,15 +164,15 @@ impl ObjectImpl for FaceBlend {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        log_property_change(*CAT, self.obj().upcast_ref(), pspec, value);
         let mut s = self.settings.lock().unwrap();
         if s.props.set(value, pspec) {
             return;
         }
-        let opt = |v: &glib::Value| v.get::<Option<String>>().unwrap().filter(|s| !s.is_empty());
         match pspec.name() {
             "mask" => s.mask = value.get().unwrap(),
-            "landmarker" => s.landmarker = opt(value),
-            "parser" => s.parser = opt(value),
+            "landmarker" => s.landmarker = optional_string(value),
+            "parser" => s.parser = optional_string(value),
             "erode" => s.erode = value.get().unwrap(),
             "blur" => s.blur = value.get().unwrap(),
             "mask-scale" => s.mask_scale = value.get().unwrap(),

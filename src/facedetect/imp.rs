@@ -7,7 +7,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::{packed_frame, rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{log_property_change, optional_string, packed_frame, rgb_pad_templates, ElementError, ModelProps};
 use crate::message::FacesMessage;
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
 use crate::models::detector::{Detection, Detector, DetectorParams};
@@ -18,6 +18,15 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_MODEL: &str = "mtcnn";
+const DEFAULT_SCORE_THRESHOLD: f32 = DetectorParams::DEFAULT.score_threshold;
+const DEFAULT_NMS_THRESHOLD: f32 = DetectorParams::DEFAULT.nms_threshold;
+const DEFAULT_INPUT_SIZE: u32 = DetectorParams::DEFAULT.input_size;
+const DEFAULT_MIN_FACE_SIZE: u32 = DetectorParams::DEFAULT.min_face_size;
+/// 0: every face.
+const DEFAULT_MAX_FACES: u32 = 0;
+const DEFAULT_INTERVAL: u32 = 1;
+const DEFAULT_POST_MESSAGES: bool = false;
+const DEFAULT_ROI_META: bool = true;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -35,11 +44,16 @@ impl Default for Settings {
         Self {
             model: DEFAULT_MODEL.into(),
             props: ModelProps::default(),
-            params: DetectorParams::default(),
-            max_faces: 0,
-            interval: 1,
-            post_messages: false,
-            roi_meta: true,
+            params: DetectorParams {
+                score_threshold: DEFAULT_SCORE_THRESHOLD,
+                nms_threshold: DEFAULT_NMS_THRESHOLD,
+                input_size: DEFAULT_INPUT_SIZE,
+                min_face_size: DEFAULT_MIN_FACE_SIZE,
+            },
+            max_faces: DEFAULT_MAX_FACES,
+            interval: DEFAULT_INTERVAL,
+            post_messages: DEFAULT_POST_MESSAGES,
+            roi_meta: DEFAULT_ROI_META,
         }
     }
 }
@@ -68,7 +82,6 @@ impl ObjectSubclass for FaceDetect {
 impl ObjectImpl for FaceDetect {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let d = DetectorParams::default();
             let mut v = vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Detector model")
@@ -81,7 +94,7 @@ impl ObjectImpl for FaceDetect {
                     .blurb("Minimum detection score of a reported face")
                     .minimum(0.0)
                     .maximum(1.0)
-                    .default_value(d.score_threshold)
+                    .default_value(DEFAULT_SCORE_THRESHOLD)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecFloat::builder("nms-threshold")
@@ -89,7 +102,7 @@ impl ObjectImpl for FaceDetect {
                     .blurb("IoU above which overlapping SCRFD detections are merged")
                     .minimum(0.0)
                     .maximum(1.0)
-                    .default_value(d.nms_threshold)
+                    .default_value(DEFAULT_NMS_THRESHOLD)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("input-size")
@@ -97,7 +110,7 @@ impl ObjectImpl for FaceDetect {
                     .blurb("SCRFD network input size in pixels (square, a multiple of 32); ignored by MTCNN and by models with a fixed size")
                     .minimum(32)
                     .maximum(4096)
-                    .default_value(d.input_size)
+                    .default_value(DEFAULT_INPUT_SIZE)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("min-face-size")
@@ -105,13 +118,13 @@ impl ObjectImpl for FaceDetect {
                     .blurb("Smallest face in pixels that MTCNN looks for (smaller = slower)")
                     .minimum(12)
                     .maximum(10000)
-                    .default_value(d.min_face_size)
+                    .default_value(DEFAULT_MIN_FACE_SIZE)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("max-faces")
                     .nick("Maximum faces")
                     .blurb("Keep only the N largest faces by box area (0 = all)")
-                    .default_value(0)
+                    .default_value(DEFAULT_MAX_FACES)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("interval")
@@ -119,19 +132,19 @@ impl ObjectImpl for FaceDetect {
                     .blurb("Run the detector on every N-th frame only; the meta of the other frames says detection did not run (ghostfacetrack predicts them)")
                     .minimum(1)
                     .maximum(1000)
-                    .default_value(1)
+                    .default_value(DEFAULT_INTERVAL)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post messages")
                     .blurb("Post a 'ghost-faces' element message per frame with the faces found")
-                    .default_value(false)
+                    .default_value(DEFAULT_POST_MESSAGES)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecBoolean::builder("roi-meta")
                     .nick("ROI meta")
                     .blurb("Also attach one GstVideoRegionOfInterestMeta (type 'face') per face")
-                    .default_value(true)
+                    .default_value(DEFAULT_ROI_META)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt64::builder("detections-run")
@@ -147,12 +160,13 @@ impl ObjectImpl for FaceDetect {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        log_property_change(*CAT, self.obj().upcast_ref(), pspec, value);
         let mut s = self.settings.lock().unwrap();
         if s.props.set(value, pspec) {
             return;
         }
         match pspec.name() {
-            "model" => s.model = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_MODEL.into()),
+            "model" => s.model = optional_string(value).unwrap_or_else(|| DEFAULT_MODEL.into()),
             "score-threshold" => s.params.score_threshold = value.get().unwrap(),
             "nms-threshold" => s.params.nms_threshold = value.get().unwrap(),
             "input-size" => {

@@ -7,7 +7,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::FamilyProp;
-use crate::common::{rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{log_property_change, optional_string, rgb_pad_templates, ElementError, ModelProps};
 use crate::meta::{FacesMeta, SwapResult};
 use crate::models::enhancer::{EnhanceJob, Enhancer};
 use crate::models::resolve_model;
@@ -19,6 +19,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const NO_MODEL: &str = "no enhancer model: set model= to a GHOST SR export (10_net_G), a GFPGAN or a GPEN ONNX file \
                         (a path or a known name); without enhancement, leave the element out";
 
+const DEFAULT_FAMILY: FamilyProp = FamilyProp::Auto;
+const DEFAULT_BLEND: f64 = 1.0;
+
 #[derive(Debug, Clone)]
 struct Settings {
     model: Option<String>,
@@ -29,7 +32,7 @@ struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { model: None, family: FamilyProp::Auto, blend: 1.0, props: ModelProps::default() }
+        Self { model: None, family: DEFAULT_FAMILY, blend: DEFAULT_BLEND, props: ModelProps::default() }
     }
 }
 
@@ -68,7 +71,7 @@ impl ObjectImpl for FaceEnhance {
                     .blurb("Face restoration model, a path or a known name: GHOST SR (LIPSPADE 10_net_G export, 256, [0,1]), GFPGAN (512, FFHQ template) or GPEN (256/512). Required")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("family", FamilyProp::Auto)
+                glib::ParamSpecEnum::builder_with_default("family", DEFAULT_FAMILY)
                     .nick("Model family")
                     .blurb("The model's family; auto reads the file's gst_ghost_family metadata, then its name, then its size (a 256 model without either must be named: ghost-sr or gpen)")
                     .mutable_ready()
@@ -78,7 +81,7 @@ impl ObjectImpl for FaceEnhance {
                     .blurb("Mix of the enhanced (1) and the un-enhanced (0) crop; 0 leaves the crops untouched")
                     .minimum(0.0)
                     .maximum(1.0)
-                    .default_value(1.0)
+                    .default_value(DEFAULT_BLEND)
                     .mutable_playing()
                     .build(),
             ];
@@ -89,12 +92,13 @@ impl ObjectImpl for FaceEnhance {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        log_property_change(*CAT, self.obj().upcast_ref(), pspec, value);
         let mut s = self.settings.lock().unwrap();
         if s.props.set(value, pspec) {
             return;
         }
         match pspec.name() {
-            "model" => s.model = value.get::<Option<String>>().unwrap().filter(|v| !v.trim().is_empty()),
+            "model" => s.model = optional_string(value),
             "family" => s.family = value.get().unwrap(),
             "blend" => s.blend = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),

@@ -9,7 +9,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{CropModeProp, Targets};
-use crate::common::{packed_frame, rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{log_property_change, optional_string, packed_frame, rgb_pad_templates, ElementError, ModelProps};
 use crate::meta::{Face, FacesMeta, SwapResult};
 use crate::models::align::{generator_crop, CropMode};
 use crate::models::identity::{
@@ -26,6 +26,12 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_MODEL: &str = "ghost_2_256";
+const DEFAULT_DETECTOR: &str = "mtcnn";
+const DEFAULT_CROP: CropModeProp = CropModeProp::Ghost;
+const DEFAULT_TARGETS: Targets = Targets::All;
+/// GHOST's threshold (docs/reference.md#target-selection).
+const DEFAULT_SIMILARITY_THRESHOLD: f32 = 0.15;
+const DEFAULT_RECHECK_INTERVAL: u32 = 30;
 const PASTE: &str = "paste";
 const FETCH_HINT: &str =
     "fetch it with `cargo run -p ghost-models -- fetch ghost_2_256`, or set model=paste for the model-free baseline";
@@ -56,12 +62,12 @@ impl Default for Settings {
             model: DEFAULT_MODEL.into(),
             recognizer: None,
             converter: None,
-            detector: "mtcnn".into(),
-            crop: CropModeProp::Ghost,
-            targets: Targets::All,
+            detector: DEFAULT_DETECTOR.into(),
+            crop: DEFAULT_CROP,
+            targets: DEFAULT_TARGETS,
             reference: None,
-            similarity_threshold: 0.15,
-            recheck_interval: 30,
+            similarity_threshold: DEFAULT_SIMILARITY_THRESHOLD,
+            recheck_interval: DEFAULT_RECHECK_INTERVAL,
             props: ModelProps::default(),
         }
     }
@@ -348,15 +354,15 @@ impl ObjectImpl for FaceSwap {
                 glib::ParamSpecString::builder("detector")
                     .nick("Detector for source photos")
                     .blurb("Face detector used on the source and reference photos: 'mtcnn' (built in) or an SCRFD file")
-                    .default_value(Some("mtcnn"))
+                    .default_value(Some(DEFAULT_DETECTOR))
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("crop", CropModeProp::Ghost)
+                glib::ParamSpecEnum::builder_with_default("crop", DEFAULT_CROP)
                     .nick("Crop alignment")
                     .blurb("How the face is aligned for the generator")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("targets", Targets::All)
+                glib::ParamSpecEnum::builder_with_default("targets", DEFAULT_TARGETS)
                     .nick("Targets")
                     .blurb("Which faces are swapped: all, the largest, or those matching `reference`")
                     .mutable_playing()
@@ -371,14 +377,14 @@ impl ObjectImpl for FaceSwap {
                     .blurb("Minimum cosine similarity between a face and a reference for it to be swapped (GHOST uses 0.15)")
                     .minimum(-1.0)
                     .maximum(1.0)
-                    .default_value(0.15)
+                    .default_value(DEFAULT_SIMILARITY_THRESHOLD)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("recheck-interval")
                     .nick("Recheck interval")
                     .blurb("Frames between re-checks of a tracked face's selection (targets=reference)")
                     .minimum(1)
-                    .default_value(30)
+                    .default_value(DEFAULT_RECHECK_INTERVAL)
                     .mutable_playing()
                     .build(),
             ];
@@ -389,7 +395,8 @@ impl ObjectImpl for FaceSwap {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let opt = |v: &glib::Value| v.get::<Option<String>>().unwrap().filter(|s| !s.is_empty());
+        log_property_change(*CAT, self.obj().upcast_ref(), pspec, value);
+        let opt = optional_string;
         {
             let mut s = self.settings.lock().unwrap();
             if s.props.set(value, pspec) {
@@ -402,7 +409,7 @@ impl ObjectImpl for FaceSwap {
                 "model" => s.model = opt(value).unwrap_or_else(|| DEFAULT_MODEL.into()),
                 "recognizer" => s.recognizer = opt(value),
                 "converter" => s.converter = opt(value),
-                "detector" => s.detector = opt(value).unwrap_or_else(|| "mtcnn".into()),
+                "detector" => s.detector = opt(value).unwrap_or_else(|| DEFAULT_DETECTOR.into()),
                 "crop" => s.crop = value.get().unwrap(),
                 "targets" => s.targets = value.get().unwrap(),
                 "reference" => s.reference = opt(value),

@@ -7,6 +7,8 @@ use gst::glib::translate::{from_glib_none, IntoGlib, ToGlibPtr};
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use crate::common::log_property_change;
+
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("ghostfaceswapbin", gst::DebugColorFlags::empty(), Some("GHOST face swap bin"))
 });
@@ -322,6 +324,7 @@ impl ObjectImpl for FaceSwapBin {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        log_property_change(*CAT, self.obj().upcast_ref(), pspec, value);
         let (_, targets) = ROUTES.iter().find(|(n, _)| *n == pspec.name()).expect("routed property");
         let chain = self.chain.lock().unwrap();
         for (role, child_prop) in targets.iter() {

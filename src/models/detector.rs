@@ -35,9 +35,15 @@ pub struct DetectorParams {
     pub min_face_size: u32,
 }
 
+impl DetectorParams {
+    /// SCRFD's threshold and NMS (docs/reference.md#scrfd-decoding), its usual input size, and
+    /// MTCNN's usual smallest face.
+    pub const DEFAULT: Self = Self { score_threshold: 0.5, nms_threshold: 0.4, input_size: 640, min_face_size: 20 };
+}
+
 impl Default for DetectorParams {
     fn default() -> Self {
-        Self { score_threshold: 0.5, nms_threshold: 0.4, input_size: 640, min_face_size: 20 }
+        Self::DEFAULT
     }
 }
 

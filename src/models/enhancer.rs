@@ -380,20 +380,7 @@ impl Enhancer {
 mod tests {
     use super::*;
     use crate::vision::template_warp::{edge_weight, sample_planes, sample_rgb};
-
-    fn textured(n: usize) -> RgbImage {
-        let mut img = RgbImage::new(n, n);
-        for y in 0..n {
-            for x in 0..n {
-                let (fx, fy) = (x as f32 / n as f32, y as f32 / n as f32);
-                let r = 128.0 + 100.0 * (fx * 9.0).sin() * (fy * 7.0).cos();
-                let g = 60.0 + 150.0 * fx * fy;
-                let b = 128.0 + 90.0 * ((fx + fy) * 5.0).cos();
-                img.set(x, y, [r as u8, g as u8, b as u8]);
-            }
-        }
-        img
-    }
+    use crate::vision::testdata::textured;
 
     /// Keypoints of the GHOST frontal template in a 256 crop, pulled back into a frame by `frame_to_crop`.
     fn job_keypoints(frame_to_crop: &Affine2) -> [[f32; 2]; 5] {

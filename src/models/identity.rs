@@ -8,7 +8,7 @@ use super::align::{generator_crop, CropMode};
 use super::detector::{Detection, Detector, DetectorParams};
 use super::recognizer::{Recognizer, EMBEDDING_SIZE};
 use super::{ModelError, PhotoKind};
-use crate::vision::{PackedFrame, PixelLayout, RgbImage};
+use crate::vision::{PackedFrame, RgbImage};
 
 /// What the swapper needs of the source person.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,13 +44,7 @@ pub fn largest_face(
     path: &Path,
     kind: PhotoKind,
 ) -> Result<(Detection, usize), ModelError> {
-    let frame = PackedFrame {
-        data: &photo.data,
-        width: photo.width,
-        height: photo.height,
-        stride: photo.width * 3,
-        layout: PixelLayout::Rgb,
-    };
+    let frame = PackedFrame::from_rgb(photo);
     let faces = detector.detect(&frame, &DetectorParams::default())?;
     let count = faces.len();
     let area = |d: &Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
@@ -80,13 +74,7 @@ pub fn identity_from_photos(
         if count > 1 {
             notes.push(format!("{} has {count} faces; using the largest", path.display()));
         }
-        let frame = PackedFrame {
-            data: &photo.data,
-            width: photo.width,
-            height: photo.height,
-            stride: photo.width * 3,
-            layout: PixelLayout::Rgb,
-        };
+        let frame = PackedFrame::from_rgb(&photo);
         if crop.is_none() {
             crop = Some(generator_crop(&frame, &face.keypoints, crop_mode).0);
         }

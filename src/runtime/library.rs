@@ -6,10 +6,11 @@ use std::sync::OnceLock;
 
 use super::RuntimeError;
 
-/// The library's file name as shipped in the PyPI `onnxruntime` wheel.
-const LIB_VERSIONED: &str = "libonnxruntime.so.1.31.1";
+/// The library's file name as shipped in the PyPI `onnxruntime` wheel (version 1.31.1, the one
+/// the `ort` bindings are built for).
+pub const LIB_VERSIONED: &str = "libonnxruntime.so.1.31.1";
 /// Names tried on the system library path, most specific first.
-const LIB_SYSTEM_NAMES: [&str; 3] = ["libonnxruntime.so.1.31.1", "libonnxruntime.so.1", "libonnxruntime.so"];
+const LIB_SYSTEM_NAMES: [&str; 3] = [LIB_VERSIONED, "libonnxruntime.so.1", "libonnxruntime.so"];
 
 /// One place the runtime library may be, with why it is tried.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +94,7 @@ fn create_environment() -> Result<ort::environment::Environment, RuntimeError> {
     }
     Err(RuntimeError::Library(format!(
         "tried {}. Run the project's set-up (`./ghost.sh test` installs it into .deps/onnxruntime), \
-         or point GHOST_ORT_LIBRARY at libonnxruntime.so.1.31.1 from the PyPI onnxruntime (or onnxruntime-gpu) wheel",
+         or point GHOST_ORT_LIBRARY at {LIB_VERSIONED} from the PyPI onnxruntime (or onnxruntime-gpu) wheel",
         failures.join("; ")
     )))
 }

@@ -10,7 +10,7 @@ mod library;
 mod session;
 
 pub use contract::{Dim, TensorSig, TensorSpec};
-pub use library::{candidate_libraries, environment, LibraryCandidate};
+pub use library::{candidate_libraries, environment, LibraryCandidate, LIB_VERSIONED};
 pub use session::{load_session, ModelSession, SessionOptions};
 
 use gst::glib;

@@ -145,13 +145,8 @@ impl<'a> PackedFrameMut<'a> {
 
     /// Read-only view of the same frame.
     pub fn as_frame(&self) -> PackedFrame<'_> {
-        PackedFrame {
-            data: self.data,
-            width: self.width,
-            height: self.height,
-            stride: self.stride,
-            layout: self.layout,
-        }
+        let Self { width, height, stride, layout, .. } = *self;
+        PackedFrame { data: self.data, width, height, stride, layout }
     }
 }
 

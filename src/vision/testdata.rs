@@ -35,3 +35,18 @@ pub fn max_diff_f32(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// A smooth, colourful `n`×`n` test image (every channel varies, nothing saturates).
+pub(crate) fn textured(n: usize) -> super::RgbImage {
+    let mut img = super::RgbImage::new(n, n);
+    for y in 0..n {
+        for x in 0..n {
+            let (fx, fy) = (x as f32 / n as f32, y as f32 / n as f32);
+            let r = 128.0 + 100.0 * (fx * 9.0).sin() * (fy * 7.0).cos();
+            let g = 60.0 + 150.0 * fx * fy;
+            let b = 128.0 + 90.0 * ((fx + fy) * 5.0).cos();
+            img.set(x, y, [r as u8, g as u8, b as u8]);
+        }
+    }
+    img
+}
