@@ -15,7 +15,7 @@ OUT="${GHOST_EXPORT_DIR:-$(mktemp -d /tmp/ghost-export.XXXXXX)}"
 BLOCKS="${GHOST_EXPORT_BLOCKS:-1 2 3}"
 if ! "$PYTHON" -c 'import torch, onnx, onnxruntime' 2>/dev/null; then
   echo "tests_export.sh needs torch, onnx and onnxruntime for $PYTHON:" >&2
-  echo "  python3 -m venv /tmp/venv-torch && /tmp/venv-torch/bin/pip install -r $ROOT/plugin-data/tools/requirements-export.txt" >&2
+  echo "  python3 -m venv /tmp/venv-torch && /tmp/venv-torch/bin/pip install --no-deps -r $ROOT/plugin-data/tools/requirements-export.txt" >&2
   echo "  PYTHON=/tmp/venv-torch/bin/python $0" >&2
   exit 1
 fi
