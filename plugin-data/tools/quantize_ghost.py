@@ -317,12 +317,16 @@ def convert_fp16(src, dst, log=print):
         from onnxconverter_common import float16
     except ImportError:
         sys.exit("--fp16 needs onnxconverter-common: python3 -m pip install onnxconverter-common")
-    m = float16.convert_float_to_float16(onnx.load(src), keep_io_types=True)
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:  # one warning per tiny weight clamped to 1e-7
+        warnings.simplefilter("always")
+        m = float16.convert_float_to_float16(onnx.load(src), keep_io_types=True)
+    clamped = sum("truncated" in str(w.message) for w in caught)
     props = {p.key: p.value for p in m.metadata_props}
     props.update({"gst_ghost_variant": "fp16", "gst_ghost_quantized_from": os.path.basename(src)})
     onnx.helper.set_model_props(m, props)
     onnx.save(m, dst)
-    log(f"[fp16] wrote {dst} ({os.path.getsize(dst):,} bytes)")
+    log(f"[fp16] wrote {dst} ({os.path.getsize(dst):,} bytes); {clamped} weights below fp16's range clamped to 1e-7")
     return dst
 
 
