@@ -1,4 +1,4 @@
-//! GHOST generator timing: `cargo run --release --example bench_generator -- MODEL.onnx [OTHER.onnx ...] [RUNS] [THREADS]`.
+//! GHOST generator timing: `cargo run --example bench_generator -- MODEL.onnx [OTHER.onnx ...] [RUNS] [THREADS]`.
 //! Loads each generator (a path or a known name such as `ghost_2_256`), then times
 //! `GhostGenerator::swap` on 1 and on 4 crops of 256x256 (CPU), printing the median ms per call and
 //! per face. With several files (e.g. fp32 and its int8 variant) the calls alternate between them,
