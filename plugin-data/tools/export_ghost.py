@@ -269,7 +269,7 @@ def main():
     ap.add_argument("--fp16", action="store_true", help="also write an fp16 copy (NAME_fp16.onnx)")
     ap.add_argument("--int8", metavar="CROPS_DIR",
                     help="also write a static int8 generator (NAME_int8.onnx) calibrated on the 256x256 crops of CROPS_DIR")
-    ap.add_argument("--int8-method", choices=quantize_ghost.CALIBRATION_METHODS, default="percentile")
+    ap.add_argument("--int8-method", choices=quantize_ghost.CALIBRATION_METHODS, default="minmax")
     ap.add_argument("--int8-samples", type=int, default=64, help="calibration crops used at most")
     ap.add_argument("--onnx", metavar="FILE", help="an existing generator .onnx for --int8/--fp16 (no export)")
     ap.add_argument("--opset", type=int, default=17)

@@ -166,7 +166,7 @@ def io_names(model):
 # (ORT kept DQ->Resize->Q in float, adding a Q/DQ pair on the 4x larger upsampled map). MatMul/Gemm
 # only ever see the identity (see identity_path_nodes).
 INT8_OP_TYPES = ["Conv", "Mul", "Add", "Sigmoid", "Relu", "LeakyRelu", "Concat"]
-CALIBRATION_METHODS = ("percentile", "minmax", "entropy")
+CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
 
 def batch_shapes_from_source(model, source):
@@ -236,7 +236,7 @@ class CropReader:
         self.i = 0
 
 
-def quantize_int8(src, dst, crops_dir, method="percentile", max_samples=64, per_channel=True, seed=0,
+def quantize_int8(src, dst, crops_dir, method="minmax", max_samples=64, per_channel=True, seed=0,
                   op_types=None, log=print):
     """Static int8 quantization (QDQ) of a generator file, calibrated on the crops of crops_dir.
 
@@ -246,10 +246,11 @@ def quantize_int8(src, dst, crops_dir, method="percentile", max_samples=64, per_
     * Per-channel weight scales for Conv: the generator's output channels differ in scale by orders of
       magnitude, and one scale per tensor would flatten the small ones to zero.
     * reduce_range off: 7-bit weights only help CPUs without VNNI (saturation in VPMADDUBSW).
-    * Calibration: percentile (99.999 %) by default. MinMax lets a single extreme activation of one crop
-      set the step of the whole tensor (image generators have long-tailed activations after InstanceNorm
-      and the attribute modulation); entropy (KL) is made for classifier logits. Percentile keeps the
-      step small and clips the rare outliers. `--method` chooses; compare with --compare.
+    * Calibration: MinMax with a moving average over the crops (each crop's range moves the kept range by
+      1 %, so one extreme crop does not set the step of a whole tensor). The histogram methods (percentile,
+      entropy) clip outliers better but hold every intermediate tensor of the samples in flight plus their
+      histograms: on the real 2-block generator that was killed for memory on a 24 GB machine, so they are
+      options (`--method`) for small models or big machines. Entropy (KL) is made for classifier logits.
     """
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -278,10 +279,13 @@ def quantize_int8(src, dst, crops_dir, method="percentile", max_samples=64, per_
     extra = {
         "ActivationSymmetric": False,
         "WeightSymmetric": True,
-        # Histogram calibrators hold every intermediate tensor of the samples in flight: bound it.
-        "CalibMaxIntermediateOutputs": 2,
         "CalibPercentile": 99.999,
+        "CalibMovingAverage": method == "minmax",
     }
+    if method != "minmax":
+        # Histogram calibrators hold every intermediate tensor of the samples in flight: bound it. (Not for
+        # MinMax, whose outputs are two scalars per tensor: ORT 1.31's MinMax drops each full chunk unread.)
+        extra["CalibMaxIntermediateOutputs"] = 2
     try:
         quantize_static(pre, dst, CropReader(files, ids, target, source), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=op_types or INT8_OP_TYPES, per_channel=per_channel,
@@ -383,7 +387,8 @@ def main(argv=None):
     ap.add_argument("--int8", metavar="CROPS_DIR", help="write MODEL_int8.onnx calibrated on the crops of CROPS_DIR")
     ap.add_argument("--fp16", action="store_true", help="write MODEL_fp16.onnx")
     ap.add_argument("--out", help="output file (one variant per call); default MODEL_int8.onnx / MODEL_fp16.onnx")
-    ap.add_argument("--method", choices=CALIBRATION_METHODS, default="percentile", help="int8 calibration")
+    ap.add_argument("--method", choices=CALIBRATION_METHODS, default="minmax",
+                    help="int8 calibration (minmax: moving average of the per-crop ranges)")
     ap.add_argument("--max-samples", type=int, default=64, help="calibration crops used at most (spread evenly)")
     ap.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor instead of per channel")
     ap.add_argument("--op-types", help="comma-separated op types to quantize (default: %s)" % ",".join(INT8_OP_TYPES))
