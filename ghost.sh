@@ -58,7 +58,7 @@ ensure_system_packages() {
   system_packages_present || { say "system packages still incomplete after apt-get; see above"; exit 1; }
 }
 
-# A project-local Python for the tooling (test-model generation); never used at run time.
+# A project-local Python for the tooling (test models and their int8/fp16 variants); never used at run time.
 ensure_venv() {
   local req="$ROOT/plugin-data/tools/requirements.txt" stamp="$VENV/.requirements.sha256"
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(sha256_of "$req")" ]; then
@@ -128,15 +128,22 @@ ensure_mtcnn() {
   say "installed the MTCNN detector into models/mtcnn"
 }
 
-# Small ONNX models with the exact tensor contracts of every family (plugin-data/tools/TEST_MODELS.md).
+# Small ONNX models with the exact tensor contracts of every family (plugin-data/tools/TEST_MODELS.md),
+# plus int8 and fp16 variants of the conv test generator made by the same quantizer as real generators,
+# calibrated on the committed crops of tests/data/calibration (made by examples/calibration_crops.rs).
 ensure_test_models() {
-  local script="$ROOT/plugin-data/tools/make_test_models.py" stamp="$MODELS/test/.script.sha256"
-  local want
-  want="$(cat "$script" "$ROOT/plugin-data/tools/requirements.txt" | sha256sum | cut -d' ' -f1)"
+  local tools="$ROOT/plugin-data/tools" stamp="$MODELS/test/.script.sha256"
+  local want m
+  want="$(cat "$tools/make_test_models.py" "$tools/quantize_ghost.py" "$tools/requirements.txt" \
+    "$ROOT"/tests/data/calibration/*.png | sha256sum | cut -d' ' -f1)"
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
   say "generating test models into models/test"
   mkdir -p "$MODELS/test"
-  "$VENV/bin/python" "$script" "$MODELS/test" >/dev/null
+  "$VENV/bin/python" "$tools/make_test_models.py" "$MODELS/test" >/dev/null
+  for m in swapper_conv swapper_conv_half; do
+    "$VENV/bin/python" "$tools/quantize_ghost.py" "$MODELS/test/$m.onnx" --int8 "$ROOT/tests/data/calibration" >/dev/null
+  done
+  "$VENV/bin/python" "$tools/quantize_ghost.py" "$MODELS/test/swapper_conv.onnx" --fp16 >/dev/null
   echo "$want" >"$stamp"
 }
 

@@ -2,11 +2,18 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 """Export the official GHOST checkpoints to the ONNX files gst-ghost loads.
 
-    pip install -r plugin-data/tools/requirements-export.txt      (torch, onnx, onnxruntime)
+    pip install --no-deps -r plugin-data/tools/requirements-export.txt   (torch, onnx, onnxruntime, ...)
     python3 plugin-data/tools/export_ghost.py --generator G_unet_2blocks.pth --blocks 2 --out DIR
     python3 plugin-data/tools/export_ghost.py --arcface backbone.pth --out DIR
     python3 plugin-data/tools/export_ghost.py --sr 10_net_G.pth --out DIR [--fp16]
     python3 plugin-data/tools/export_ghost.py --random-from-shapes --generator - --blocks 2 --out DIR   (tests)
+    python3 plugin-data/tools/export_ghost.py --generator G_unet_2blocks.pth --out DIR --int8 CROPS_DIR [--fp16]
+    python3 plugin-data/tools/export_ghost.py --onnx DIR/ghost_2_256.onnx --int8 CROPS_DIR [--fp16]   (no PyTorch)
+
+--int8 CROPS_DIR adds NAME_int8.onnx (static int8, QDQ, calibrated on the aligned 256x256 crops of
+CROPS_DIR; `cargo run --example calibration_crops -- --augment 8 --out CROPS_DIR [PHOTOS]` makes them) and
+--fp16 NAME_fp16.onnx (float32 inputs and output), both by quantize_ghost.py; --onnx applies them to a
+generator file that already exists (facefusion's ghost_*_256.onnx or an earlier export).
 
 Checkpoints load strictly: every key and shape must be those of fixtures/*_state_dict_shapes.txt.
 Each export (opset 17, dynamic batch) is checked against PyTorch on random inputs with ONNX Runtime
@@ -28,15 +35,18 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-try:
-    import numpy as np
-    import torch
-    import onnx
-except ImportError as e:  # pragma: no cover
-    sys.exit(f"export_ghost.py needs PyTorch and onnx ({e}); install them with:\n"
-             f"  python3 -m pip install -r {os.path.join(HERE, 'requirements-export.txt')}")
+import numpy as np
+import onnx
 
-import ghost_nets as nets
+import quantize_ghost
+
+try:
+    import torch
+
+    import ghost_nets as nets
+except ImportError as e:  # pragma: no cover; only --onnx works without PyTorch
+    torch = nets = None
+    TORCH_ERROR = e
 
 FIXTURES = os.path.join(HERE, "fixtures")
 SHAPES = {
@@ -136,15 +146,6 @@ def export(model, example, in_names, out_path, family, opset):
     onnx.save(m, out_path)
 
 
-def to_fp16(src, dst):
-    try:
-        from onnxconverter_common import float16
-    except ImportError:
-        sys.exit("--fp16 needs onnxconverter-common: python3 -m pip install onnxconverter-common")
-    m = float16.convert_float_to_float16(onnx.load(src), keep_io_types=True)
-    onnx.save(m, dst)
-
-
 def verify(path, reference, inputs, tol, threads=0):
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -240,11 +241,22 @@ def run(kind, args):
     print(f"[{label}] wrote {out_path} ({os.path.getsize(out_path):,} bytes) sha256 {sha256(out_path)}")
 
     if args.fp16:
-        half = out_path[:-5] + "_fp16.onnx"
-        to_fp16(out_path, half)
+        half = quantize_ghost.convert_fp16(out_path, quantize_ghost.variant_path(out_path, "fp16"))
         d16, _ = verify(half, reference, example, 0)
         print(f"[{label}] fp16 {half}: max abs diff vs fp32 PyTorch {d16:.3g}; sha256 {sha256(half)}")
+    if args.int8 and kind == "generator":
+        int8_variant(out_path, args)
     return out_path
+
+
+def int8_variant(path, args):
+    """NAME_int8.onnx next to the generator, then its distance to the fp32 file on a few calibration crops
+    (a sanity figure: held-out crops, through quantize_ghost.py --compare, say more)."""
+    dst = quantize_ghost.quantize_int8(path, quantize_ghost.variant_path(path, "int8"), args.int8, args.int8_method,
+                                       args.int8_samples)
+    quantize_ghost.compare(path, [dst], args.int8, limit=4)
+    print(f"[int8] sha256 {sha256(dst)}")
+    return dst
 
 
 def main():
@@ -253,17 +265,39 @@ def main():
     ap.add_argument("--blocks", type=int, default=2, choices=(1, 2, 3))
     ap.add_argument("--arcface", help="backbone.pth (iresnet100)")
     ap.add_argument("--sr", help="10_net_G.pth (LIPSPADE face enhancement)")
-    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--out", help="output folder (exports)")
     ap.add_argument("--name", help="output file name (one export per call)")
     ap.add_argument("--fp16", action="store_true", help="also write an fp16 copy (NAME_fp16.onnx)")
+    ap.add_argument("--int8", metavar="CROPS_DIR",
+                    help="also write a static int8 generator (NAME_int8.onnx) calibrated on the 256x256 crops of CROPS_DIR")
+    ap.add_argument("--int8-method", choices=quantize_ghost.CALIBRATION_METHODS, default="minmax")
+    ap.add_argument("--int8-samples", type=int, default=64, help="calibration crops used at most")
+    ap.add_argument("--onnx", metavar="FILE", help="an existing generator .onnx for --int8/--fp16 (no export)")
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--random-from-shapes", action="store_true",
                     help="ignore the checkpoint paths and use random weights with the official layout (tests)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.int8 and not os.path.isdir(args.int8):
+        ap.error(f"--int8: {args.int8} is not a folder of crops")
+    if args.onnx:
+        if not (args.int8 or args.fp16):
+            ap.error("--onnx needs --int8 CROPS_DIR and/or --fp16")
+        if not os.path.isfile(args.onnx):
+            ap.error(f"{args.onnx} does not exist")
+        if args.fp16:
+            quantize_ghost.convert_fp16(args.onnx, quantize_ghost.variant_path(args.onnx, "fp16"))
+        if args.int8:
+            int8_variant(args.onnx, args)
+        return
+    if torch is None:
+        sys.exit(f"export_ghost.py needs PyTorch for exports ({TORCH_ERROR}); install it with:\n"
+                 f"  python3 -m pip install --no-deps -r {os.path.join(HERE, 'requirements-export.txt')}")
     kinds = [k for k, v in (("generator", args.generator), ("arcface", args.arcface), ("sr", args.sr)) if v]
     if not kinds:
-        ap.error("give --generator, --arcface or --sr")
+        ap.error("give --generator, --arcface, --sr or --onnx")
+    if not args.out:
+        ap.error("--out DIR is needed for exports")
     if args.name and len(kinds) > 1:
         ap.error("--name needs a single export")
     if args.opset < 17:

@@ -229,6 +229,56 @@ def swapper_mix():
     return g
 
 
+def _conv(g, x, r, cin, cout, k, stride=1, pad=None, gain=1.0, bias=0.0):
+    """Conv with deterministic He-scaled weights (unit-ish activations) and a small bias."""
+    pad = (k - 1) // 2 if pad is None else pad
+    w = (r.normal(size=(cout, cin, k, k)) * gain / np.sqrt(cin * k * k)).astype(np.float32)
+    b = (bias + 0.05 * r.normal(size=cout)).astype(np.float32)
+    return g.op("Conv", [x, g.f32(w), g.f32(b)], kernel_shape=[k, k], strides=[stride, stride],
+                pads=[pad] * 4)
+
+
+def _up2(g, x):
+    # The real generator's F.interpolate(scale 2, bilinear, align_corners=True).
+    return g.op("Resize", [x, "", g.f32(np.array([1, 1, 2, 2], np.float32), "scales")], mode="linear",
+                coordinate_transformation_mode="align_corners")
+
+
+def swapper_conv(out_size=256):
+    """A small generator with GHOST's op mix (see TEST_MODELS.md): strided convs with LeakyReLU, one
+    AAD layer (InstanceNorm, attribute 1x1 convs, identity through Gemm, sigmoid gate), bilinear
+    upsampling with a skip Concat, tanh. out_size 128 leaves out the last upsampling (a wrong contract)."""
+    g = G()
+    t = g.inp("target", ["N", 3, 256, 256])
+    s = g.inp("source", ["N", 512])
+    r = rng(5)
+    e1 = g.op("LeakyRelu", [_conv(g, t, r, 3, 16, 4, 2, 1)], alpha=0.1)      # 128
+    e2 = g.op("LeakyRelu", [_conv(g, e1, r, 16, 32, 4, 2, 1)], alpha=0.1)    # 64
+    h = g.op("InstanceNormalization", [e2, g.f32(np.ones(32, np.float32)), g.f32(np.zeros(32, np.float32))],
+             epsilon=1e-5)
+    # attribute modulation a = gamma(e2)*h + beta(e2)
+    a = g.op("Add", [g.op("Mul", [_conv(g, e2, r, 32, 32, 1, bias=1.0), h]), _conv(g, e2, r, 32, 32, 1)])
+    # identity modulation i = (1 + W1 s)*h + W2 s: raw identities of norm ~16-30 move gamma by ~0.3-0.6
+    w1 = (r.normal(size=(32, 512)) * 0.02).astype(np.float32)
+    w2 = (r.normal(size=(32, 512)) * 0.02).astype(np.float32)
+    gam = g.op("Gemm", [s, g.f32(w1), g.f32(np.ones(32, np.float32))], transB=1)
+    bet = g.op("Gemm", [s, g.f32(w2), g.f32(np.zeros(32, np.float32))], transB=1)
+    gam = g.op("Unsqueeze", [gam, g.i64([2, 3], "axes")])
+    bet = g.op("Unsqueeze", [bet, g.i64([2, 3], "axes")])
+    i = g.op("Add", [g.op("Mul", [gam, h]), bet])
+    m = g.op("Sigmoid", [_conv(g, h, r, 32, 1, 1)])
+    mix = g.op("Add", [g.op("Mul", [g.op("Sub", [g.f32(np.float32(1.0)), m]), a]), g.op("Mul", [m, i])])
+    x = _conv(g, g.op("Relu", [mix]), r, 32, 32, 3)
+    x = g.op("Concat", [_up2(g, x), e1], axis=1)                                  # 128, 48 channels
+    x = g.op("Relu", [_conv(g, x, r, 48, 16, 3)])
+    if out_size == 256:
+        x = _up2(g, x)
+    # 0.5 gain keeps tanh mostly out of saturation, so differences stay visible in the output
+    g.op("Tanh", [_conv(g, x, r, 16, 3, 3, gain=0.5)], out="output")
+    g.out("output", ["N", 3, out_size, out_size])
+    return g
+
+
 # ---------------------------------------------------------------- 2d106det
 
 
@@ -369,6 +419,12 @@ def build_all():
     yield ("swapper_mix.onnx", swapper_mix(),
            "GHOST swapper contract, output = tanh(0.5*target + 0.8*tanh(source@W)) per channel",
            {FAM: "ghost-swapper", VAR: "mix"})
+    yield ("swapper_conv.onnx", swapper_conv(),
+           "GHOST swapper contract, a small conv generator with the real generator's op mix (deterministic weights)",
+           {FAM: "ghost-swapper", VAR: "conv"})
+    yield ("swapper_conv_half.onnx", swapper_conv(128),
+           "swapper_conv without the last upsampling: output (N,3,128,128), a wrong generator contract",
+           {FAM: "ghost-swapper", VAR: "conv-half"})
     yield ("landmark106_test.onnx", landmark_model(0.0),
            "2d106det contract: constant mean face + 1e-4*tanh(mean(input)/255)",
            {FAM: "2d106det"})

@@ -185,4 +185,29 @@ mod tests {
         let centre = out.get(32, 36);
         assert!(centre.iter().zip([90, 60, 40]).all(|(&a, b)| (a as i32 - b).abs() <= 2), "{centre:?}");
     }
+
+    /// The int8 and fp16 test generators that `./ghost.sh setup` makes with quantize_ghost.py (the tool
+    /// users run on real generators) are what their names say.
+    #[test]
+    fn the_variant_test_generators_are_quantized_and_half_precision() {
+        use crate::models::mtcnn::weights::Graph;
+        let read = |name: &str| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/test").join(name);
+            Graph::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run ./ghost.sh setup)", path.display()))
+        };
+        let count = |g: &Graph, op: &str| g.nodes.iter().filter(|n| n.op_type == op).count();
+        let (fp32, int8, fp16) =
+            (read("swapper_conv.onnx"), read("swapper_conv_int8.onnx"), read("swapper_conv_fp16.onnx"));
+        let convs = count(&fp32, "Conv");
+        assert_eq!(convs, 8);
+        // Every conv of the int8 file reads int8 weights through a DequantizeLinear: none keeps a float weight.
+        assert_eq!(count(&int8, "Conv"), convs);
+        assert!(int8.nodes.iter().filter(|n| n.op_type == "Conv").all(|n| int8.weight(n, 1).is_none()));
+        assert!(count(&int8, "QuantizeLinear") >= convs && count(&int8, "DequantizeLinear") >= 2 * convs);
+        // The fp16 file holds no float32 conv weight and casts its float32 inputs and output.
+        assert!(fp16.nodes.iter().filter(|n| n.op_type == "Conv").all(|n| fp16.weight(n, 1).is_none()));
+        assert!(count(&fp16, "Cast") >= 3, "keep_io_types casts target, source and output");
+        // The wrong-contract variant is quantized too (its rejection is tested through the element).
+        assert!(count(&read("swapper_conv_half_int8.onnx"), "QuantizeLinear") > 0);
+    }
 }

@@ -34,7 +34,8 @@ mod native_checks;
 mod parallel;
 pub(crate) mod pnet;
 mod stage_net;
-mod weights;
+/// A minimal ONNX reader (also used by tests of other model files).
+pub(crate) mod weights;
 
 const THRESHOLDS: [f32; 3] = [0.6, 0.7, 0.7];
 const SCALE_FACTOR: f64 = 0.709;
