@@ -7,6 +7,7 @@
 //! cargo run -p ghost-models -- fetch --all-for swap
 //! cargo run -p ghost-models -- verify
 //! cargo run -p ghost-models -- path
+//! cargo run -p ghost-models -- triton-repo DIR [--gpu] [--max-batch N] [MODEL ...]
 //! ```
 //! Environment: `GHOST_MODELS_MIRROR=BASE` downloads every file from `BASE/<file>` instead;
 //! `GHOST_PYTHON` is the interpreter for the .pth exporter (default python3).
@@ -16,8 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ghost_models::manifest::{self, InstallState, Manifest};
-use ghost_models::{Fetched, Fetcher};
-use gstghost::models::model_search_dirs;
+use ghost_models::{triton_repo, Fetched, Fetcher};
+use gstghost::models::{model_search_dirs, resolve_model};
 
 #[derive(Parser)]
 #[command(name = "ghost-models", about = "List, download, export and verify the models of gst-ghost")]
@@ -54,6 +55,43 @@ enum Cmd {
     Verify,
     /// Print where models are searched and where `fetch` installs them.
     Path,
+    /// Write a Triton model repository (DIR/<name>/config.pbtxt, DIR/<name>/1/model.onnx) for the
+    /// installed models, or for the models named. MTCNN's networks are served as <folder>_pnet,
+    /// <folder>_rnet, <folder>_onet.
+    TritonRepo {
+        /// The repository folder (created; models of the same name in it are replaced).
+        dir: PathBuf,
+        /// Model names or paths (files, or folders); default: every installed model of the manifest.
+        models: Vec<String>,
+        /// GPU instances, with the TensorRT execution accelerator (see --no-tensorrt).
+        #[arg(long)]
+        gpu: bool,
+        /// With --gpu: plain CUDA, no TensorRT accelerator.
+        #[arg(long)]
+        no_tensorrt: bool,
+        /// With --gpu: TensorRT in FP16.
+        #[arg(long)]
+        fp16: bool,
+        /// max_batch_size of the models that take a batch (the dynamic batcher merges requests up to it).
+        #[arg(long, default_value_t = 8)]
+        max_batch: u32,
+        /// The dynamic batcher's max_queue_delay_microseconds (added to a lone stream's latency).
+        #[arg(long, default_value_t = 100)]
+        queue_delay_us: u32,
+        /// Instances per model.
+        #[arg(long, default_value_t = 1)]
+        instances: u32,
+        /// ONNX Runtime intra-op threads per instance.
+        #[arg(long, default_value_t = 1)]
+        threads: u32,
+        /// onnxruntime (deployment) or python (onnxruntime inside Triton's python backend, CPU only:
+        /// the variant the tests serve).
+        #[arg(long, default_value = "onnxruntime")]
+        backend: String,
+        /// Symlink model.onnx to the installed file instead of copying it.
+        #[arg(long)]
+        link: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -96,6 +134,44 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Verify => verify(&manifest, &dirs),
+        Cmd::TritonRepo {
+            dir,
+            models,
+            gpu,
+            no_tensorrt,
+            fp16,
+            max_batch,
+            queue_delay_us,
+            instances,
+            threads,
+            backend,
+            link,
+        } => {
+            let backend = match backend.as_str() {
+                "onnxruntime" => triton_repo::Backend::OnnxRuntime,
+                "python" if !gpu => triton_repo::Backend::Python,
+                "python" => {
+                    eprintln!("error: the python test backend runs on the CPU; drop --gpu");
+                    return ExitCode::FAILURE;
+                }
+                other => {
+                    eprintln!("error: unknown backend '{other}' (onnxruntime or python)");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let options = triton_repo::RepoOptions {
+                backend,
+                gpu,
+                tensorrt: !no_tensorrt,
+                fp16,
+                max_batch,
+                queue_delay_us,
+                instances,
+                threads,
+                link,
+            };
+            triton_repository(&manifest, &dirs, &dir, &models, &options)
+        }
         Cmd::Fetch { names, all_for, fp16, quiet } => {
             let mut fetcher = fetcher;
             fetcher.progress = !quiet;
@@ -218,5 +294,68 @@ fn verify(manifest: &Manifest, dirs: &[PathBuf]) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn triton_repository(
+    manifest: &Manifest,
+    dirs: &[PathBuf],
+    out: &std::path::Path,
+    names: &[String],
+    options: &triton_repo::RepoOptions,
+) -> ExitCode {
+    let mut paths = Vec::new();
+    if names.is_empty() {
+        for e in &manifest.models {
+            match manifest::install_state(e, dirs) {
+                Ok(InstallState::Verified(p) | InstallState::Unverified(p)) => paths.push(p),
+                Ok(InstallState::Missing) => {}
+                Ok(InstallState::Corrupt { path, .. }) => {
+                    eprintln!("skipping {} ({}): checksum mismatch", e.name, path.display())
+                }
+                Err(err) => eprintln!("skipping {}: {err}", e.name),
+            }
+        }
+        if paths.is_empty() {
+            eprintln!("error: no models are installed; fetch some (`ghost-models fetch ...`) or name them");
+            return ExitCode::FAILURE;
+        }
+    }
+    for n in names {
+        match resolve_model(n) {
+            Ok(loc) => paths.push(loc.path().to_path_buf()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let mut models = Vec::new();
+    for p in &paths {
+        match triton_repo::repo_models(p) {
+            Ok(m) => models.extend(m),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match triton_repo::write_repository(out, &models, options) {
+        Ok(written) => {
+            for w in &written {
+                let batching = if w.max_batch > 0 {
+                    format!("max_batch_size {}, dynamic batching", w.max_batch)
+                } else {
+                    "fixed batch".into()
+                };
+                println!("{}: {batching}", w.name);
+            }
+            println!("wrote {} models into {}", written.len(), out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
