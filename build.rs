@@ -34,4 +34,24 @@ fn main() {
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("known_models.rs");
     std::fs::write(out, table).expect("writing known_models.rs");
     println!("cargo:rerun-if-changed=build.rs");
+
+    compile_kserve_protocol();
+}
+
+/// The KServe v2 protocol subset (proto/inference.proto), compiled by protox (pure Rust, no protoc download)
+/// into prost messages and a tonic client. The encoded descriptor set is kept so that a test can compare
+/// every field number with the reference descriptors of the `tritonclient` package.
+fn compile_kserve_protocol() {
+    use prost::Message;
+    let proto = "proto/inference.proto";
+    println!("cargo:rerun-if-changed={proto}");
+    let fds = protox::compile([proto], ["proto"]).expect("compiling proto/inference.proto");
+    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("inference.fds");
+    std::fs::write(out, fds.encode_to_vec()).expect("writing inference.fds");
+    // Tensor contents as `Bytes`: a response's raw outputs are slices of the received buffer, not copies.
+    tonic_prost_build::configure()
+        .build_server(false)
+        .bytes(".")
+        .compile_fds(fds)
+        .expect("generating the KServe v2 client");
 }

@@ -8,7 +8,7 @@ use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
 use crate::models::ModelError;
-use crate::runtime::{ExecutionProvider, RuntimeError, SessionOptions};
+use crate::runtime::{ExecutionProvider, RuntimeError, ServerOptions, SessionOptions};
 use crate::vision::{PackedFrame, PackedFrameMut, PixelLayout};
 
 /// Why an element cannot start (or go on), mapped onto the GStreamer error domain that fits, so
@@ -70,9 +70,47 @@ impl ElementError {
                 ModelError::Runtime(r) => match r {
                     RuntimeError::Library(_) | RuntimeError::Provider { .. } => Domain::Init,
                     RuntimeError::Model { .. } | RuntimeError::Contract { .. } => Domain::OpenRead,
-                    RuntimeError::Run { .. } => Domain::Stream,
+                    RuntimeError::Run { .. } | RuntimeError::Unavailable { .. } => Domain::Stream,
+                    RuntimeError::Address(_) => Domain::Settings,
+                    // What a network source says when it cannot connect.
+                    RuntimeError::Server { .. } => Domain::OpenRead,
+                    RuntimeError::NotServed { .. } => Domain::NotFound,
                 },
             },
+        }
+    }
+}
+
+/// Tracks an element's served models being unavailable: one WARNING on the bus per outage (frames pass
+/// through unprocessed meanwhile), an INFO log when a run succeeds again. Not for in-process models.
+#[derive(Debug, Default)]
+pub struct ServerOutage {
+    down: bool,
+}
+
+impl ServerOutage {
+    /// After a failed run: true (with the warning, the first time) when the failure is an unavailable
+    /// server the element should ride out; false for a real error.
+    pub fn on_error(&mut self, element: &impl IsA<gst::Element>, cat: gst::DebugCategory, e: &RuntimeError) -> bool {
+        if !e.is_unavailable() {
+            return false;
+        }
+        if !self.down {
+            self.down = true;
+            gst::element_warning!(
+                element,
+                gst::ResourceError::Read,
+                ("{}; frames pass through unprocessed until it is back", e)
+            );
+        }
+        gst::debug!(cat, obj = element, "passing a frame through: {e}");
+        true
+    }
+
+    /// After a successful run.
+    pub fn on_success(&mut self, element: &impl IsA<gst::Element>, cat: gst::DebugCategory) {
+        if std::mem::take(&mut self.down) {
+            gst::info!(cat, obj = element, "the inference server is back; processing resumes");
         }
     }
 }
@@ -167,18 +205,36 @@ const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;
 const DEFAULT_DEVICE_ID: i32 = 0;
 /// 0: one per core.
 const DEFAULT_THREADS: u32 = 0;
+/// None (empty): models run in-process.
+const DEFAULT_INFERENCE_SERVER: Option<&str> = None;
+/// Long enough for a batch of generator crops on a busy GPU server; a hung server holds a frame this long
+/// once, then frames pass through without waiting until it is back.
+const DEFAULT_INFERENCE_TIMEOUT_MS: u32 = 1000;
+const DEFAULT_INFERENCE_SHARED_MEMORY: bool = true;
 
-/// The `execution-provider`, `device-id` and `threads` properties of every model-running element.
+/// The properties of every model-running element: `execution-provider`, `device-id`, `threads`
+/// (in-process ONNX Runtime), and `inference-server`, `inference-timeout`, `inference-shared-memory`
+/// (served models).
 #[derive(Debug, Clone)]
 pub struct ModelProps {
     pub provider: ExecutionProvider,
     pub device_id: i32,
     pub threads: u32,
+    pub inference_server: Option<String>,
+    pub inference_timeout_ms: u32,
+    pub inference_shared_memory: bool,
 }
 
 impl Default for ModelProps {
     fn default() -> Self {
-        Self { provider: DEFAULT_EXECUTION_PROVIDER, device_id: DEFAULT_DEVICE_ID, threads: DEFAULT_THREADS }
+        Self {
+            provider: DEFAULT_EXECUTION_PROVIDER,
+            device_id: DEFAULT_DEVICE_ID,
+            threads: DEFAULT_THREADS,
+            inference_server: DEFAULT_INFERENCE_SERVER.map(Into::into),
+            inference_timeout_ms: DEFAULT_INFERENCE_TIMEOUT_MS,
+            inference_shared_memory: DEFAULT_INFERENCE_SHARED_MEMORY,
+        }
     }
 }
 
@@ -204,6 +260,26 @@ impl ModelProps {
                 .default_value(DEFAULT_THREADS)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecString::builder("inference-server")
+                .nick("Inference server")
+                .blurb("Run this element's models on an NVIDIA Triton (KServe v2 gRPC) server, e.g. grpc://10.0.0.5:8001; model properties then name models on the server (the value, or the file stem of a path). Empty: in-process ONNX Runtime. The built-in MTCNN stays in-process unless its three networks are named (pnet,rnet,onet)")
+                .default_value(DEFAULT_INFERENCE_SERVER)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("inference-timeout")
+                .nick("Inference timeout")
+                .blurb("Milliseconds a frame waits at most for the inference server; past it, or while the server is away, frames pass through unprocessed (with one warning) until it answers again")
+                .minimum(1)
+                .maximum(600_000)
+                .default_value(DEFAULT_INFERENCE_TIMEOUT_MS)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecBoolean::builder("inference-shared-memory")
+                .nick("Inference shared memory")
+                .blurb("Pass tensors through Triton's system shared memory when the inference server is on this host (a loopback address) and accepts it; else in the gRPC messages")
+                .default_value(DEFAULT_INFERENCE_SHARED_MEMORY)
+                .mutable_ready()
+                .build(),
         ]
     }
 
@@ -213,6 +289,9 @@ impl ModelProps {
             "execution-provider" => self.provider = value.get().expect("type checked upstream"),
             "device-id" => self.device_id = value.get().expect("type checked upstream"),
             "threads" => self.threads = value.get().expect("type checked upstream"),
+            "inference-server" => self.inference_server = optional_string(value).map(|s| s.trim().to_string()),
+            "inference-timeout" => self.inference_timeout_ms = value.get().expect("type checked upstream"),
+            "inference-shared-memory" => self.inference_shared_memory = value.get().expect("type checked upstream"),
             _ => return false,
         }
         true
@@ -223,6 +302,9 @@ impl ModelProps {
             "execution-provider" => self.provider.to_value(),
             "device-id" => self.device_id.to_value(),
             "threads" => self.threads.to_value(),
+            "inference-server" => self.inference_server.to_value(),
+            "inference-timeout" => self.inference_timeout_ms.to_value(),
+            "inference-shared-memory" => self.inference_shared_memory.to_value(),
             _ => return None,
         })
     }
@@ -235,6 +317,11 @@ impl ModelProps {
             device_id: self.device_id,
             threads: self.threads,
             trt_cache_dir,
+            server: self.inference_server.as_ref().map(|address| ServerOptions {
+                address: address.clone(),
+                timeout_ms: self.inference_timeout_ms,
+                shared_memory: self.inference_shared_memory,
+            }),
             ..Default::default()
         }
     }
@@ -265,5 +352,13 @@ mod tests {
             RuntimeError::Contract { path: "m".into(), role: "r".into(), expected: "e".into(), found: "f".into() };
         assert_eq!(runtime(contract), Domain::OpenRead);
         assert_eq!(runtime(RuntimeError::Run { path: "m".into(), message: "oom".into() }), Domain::Stream);
+        let (address, model, message) = ("grpc://h:1".to_string(), "m".to_string(), "x".to_string());
+        assert_eq!(runtime(RuntimeError::Address("bad".into())), Domain::Settings);
+        let server = RuntimeError::Server { address: address.clone(), model: model.clone(), message: message.clone() };
+        assert_eq!(runtime(server), Domain::OpenRead);
+        let missing =
+            RuntimeError::NotServed { address: address.clone(), model: model.clone(), message: message.clone() };
+        assert_eq!(runtime(missing), Domain::NotFound);
+        assert_eq!(runtime(RuntimeError::Unavailable { address, model, message }), Domain::Stream);
     }
 }

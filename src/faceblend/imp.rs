@@ -9,12 +9,13 @@ use gst_base::subclass::prelude::*;
 
 use crate::blend::{BlendConfig, Blender, ColorCorrect, MaskMode, MissingMaskModel, Skip};
 use crate::common::{
-    log_property_change, optional_string, packed_frame_mut, rgb_pad_templates, ElementError, ModelProps,
+    log_property_change, optional_string, packed_frame_mut, rgb_pad_templates, ElementError, ModelProps, ServerOutage,
 };
 use crate::meta::FacesMeta;
 use crate::models::landmark106::Landmarker;
+use crate::models::locate_model;
 use crate::models::parser::FaceParser;
-use crate::models::resolve_model;
+use crate::runtime::SessionOptions;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("ghostfaceblend", gst::DebugColorFlags::empty(), Some("GHOST face blender"))
@@ -79,6 +80,7 @@ impl Settings {
 struct State {
     blender: Blender,
     info: Option<gst_video::VideoInfo>,
+    outage: ServerOutage,
 }
 
 #[derive(Default)]
@@ -227,10 +229,11 @@ impl ElementImpl for FaceBlend {
 /// Opens an optional model named by a property.
 fn open_model<T>(
     value: &Option<String>,
+    options: &SessionOptions,
     open: impl FnOnce(&std::path::Path) -> Result<T, crate::runtime::RuntimeError>,
 ) -> Result<Option<T>, ElementError> {
     let Some(value) = value else { return Ok(None) };
-    Ok(Some(open(resolve_model(value)?.path())?))
+    Ok(Some(open(locate_model(value, options)?.path())?))
 }
 
 impl BaseTransformImpl for FaceBlend {
@@ -241,13 +244,15 @@ impl BaseTransformImpl for FaceBlend {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let opts = settings.props.session_options();
-        let landmarker =
-            open_model(&settings.landmarker, |p| Landmarker::open(p, &opts)).map_err(|e| e.to_error_message())?;
-        let parser = open_model(&settings.parser, |p| FaceParser::open(p, &opts)).map_err(|e| e.to_error_message())?;
+        let landmarker = open_model(&settings.landmarker, &opts, |p| Landmarker::open(p, &opts))
+            .map_err(|e| e.to_error_message())?;
+        let parser =
+            open_model(&settings.parser, &opts, |p| FaceParser::open(p, &opts)).map_err(|e| e.to_error_message())?;
         settings
             .config(landmarker.is_some(), parser.is_some())
             .map_err(|e| ElementError::Settings(e.to_string()).to_error_message())?;
-        *self.state.lock().unwrap() = Some(State { blender: Blender::new(landmarker, parser), info: None });
+        *self.state.lock().unwrap() =
+            Some(State { blender: Blender::new(landmarker, parser), info: None, outage: ServerOutage::default() });
         Ok(())
     }
 
@@ -302,10 +307,19 @@ impl BaseTransformImpl for FaceBlend {
             gst::FlowError::Error
         })?;
         let mut packed = packed_frame_mut(&mut frame).ok_or(gst::FlowError::NotNegotiated)?;
-        let report = state.blender.process(&mut packed, &faces.faces, &cfg).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("blending failed: {}", e));
-            gst::FlowError::Error
-        })?;
+        let report = match state.blender.process(&mut packed, &faces.faces, &cfg) {
+            Ok(report) => {
+                state.outage.on_success(&*self.obj(), *CAT);
+                report
+            }
+            // A served landmarker or parser that is away. Faces composited before the failing one stay;
+            // the rest of the frame is as it came.
+            Err(e) if state.outage.on_error(&*self.obj(), *CAT, &e) => return Ok(gst::FlowSuccess::Ok),
+            Err(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("blending failed: {}", e));
+                return Err(gst::FlowError::Error);
+            }
+        };
         for (i, why) in &report.skipped {
             if *why != Skip::NoSwap {
                 gst::debug!(CAT, imp = self, "face {i} skipped: {why:?}");

@@ -7,11 +7,13 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::{log_property_change, optional_string, packed_frame, rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{
+    log_property_change, optional_string, packed_frame, rgb_pad_templates, ElementError, ModelProps, ServerOutage,
+};
 use crate::message::FacesMessage;
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
 use crate::models::detector::{Detection, Detector, DetectorParams};
-use crate::models::resolve_model;
+use crate::models::locate_model;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("ghostfacedetect", gst::DebugColorFlags::empty(), Some("GHOST face detector"))
@@ -62,6 +64,7 @@ struct State {
     detector: Detector,
     info: Option<gst_video::VideoInfo>,
     frames_seen: u64,
+    outage: ServerOutage,
 }
 
 #[derive(Default)]
@@ -235,9 +238,9 @@ impl BaseTransformImpl for FaceDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let location = resolve_model(&settings.model).map_err(|e| ElementError::from(e).to_error_message())?;
-        let detector = Detector::open(&location, &settings.props.session_options())
-            .map_err(|e| ElementError::from(e).to_error_message())?;
+        let options = settings.props.session_options();
+        let location = locate_model(&settings.model, &options).map_err(|e| ElementError::from(e).to_error_message())?;
+        let detector = Detector::open(&location, &options).map_err(|e| ElementError::from(e).to_error_message())?;
         gst::info!(
             CAT,
             imp = self,
@@ -247,7 +250,8 @@ impl BaseTransformImpl for FaceDetect {
             detector.backend_note().map(|n| format!("; {n}")).unwrap_or_default()
         );
         *self.runs.lock().unwrap() = 0;
-        *self.state.lock().unwrap() = Some(State { detector, info: None, frames_seen: 0 });
+        *self.state.lock().unwrap() =
+            Some(State { detector, info: None, frames_seen: 0, outage: ServerOutage::default() });
         Ok(())
     }
 
@@ -281,7 +285,7 @@ impl BaseTransformImpl for FaceDetect {
         let state = state_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
 
-        let run_now = state.frames_seen % settings.interval.max(1) as u64 == 0;
+        let mut run_now = state.frames_seen % settings.interval.max(1) as u64 == 0;
         state.frames_seen += 1;
         let mut faces = Vec::new();
         if run_now {
@@ -290,12 +294,19 @@ impl BaseTransformImpl for FaceDetect {
                 gst::FlowError::Error
             })?;
             let packed = packed_frame(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-            let detections = state.detector.detect(&packed, &settings.params).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("face detection failed: {}", e));
-                gst::FlowError::Error
-            })?;
-            *self.runs.lock().unwrap() += 1;
-            faces = select_faces(detections, settings.max_faces);
+            match state.detector.detect(&packed, &settings.params) {
+                Ok(detections) => {
+                    state.outage.on_success(&*self.obj(), *CAT);
+                    *self.runs.lock().unwrap() += 1;
+                    faces = select_faces(detections, settings.max_faces);
+                }
+                // A served detector that is away: the frame goes on as one the detector did not look at.
+                Err(e) if state.outage.on_error(&*self.obj(), *CAT, &e) => run_now = false,
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("face detection failed: {}", e));
+                    return Err(gst::FlowError::Error);
+                }
+            }
         }
         drop(state_guard);
 

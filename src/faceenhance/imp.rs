@@ -7,10 +7,10 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::FamilyProp;
-use crate::common::{log_property_change, optional_string, rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{log_property_change, optional_string, rgb_pad_templates, ElementError, ModelProps, ServerOutage};
 use crate::meta::{FacesMeta, SwapResult};
 use crate::models::enhancer::{EnhanceJob, Enhancer};
-use crate::models::resolve_model;
+use crate::models::locate_model;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("ghostfaceenhance", gst::DebugColorFlags::empty(), Some("GHOST face enhancer"))
@@ -39,6 +39,7 @@ impl Default for Settings {
 struct State {
     enhancer: Enhancer,
     warned_no_meta: bool,
+    outage: ServerOutage,
 }
 
 #[derive(Default)]
@@ -57,8 +58,9 @@ impl ObjectSubclass for FaceEnhance {
 impl FaceEnhance {
     fn start_inner(settings: &Settings) -> Result<Enhancer, ElementError> {
         let model = settings.model.as_deref().ok_or_else(|| ElementError::Settings(NO_MODEL.into()))?;
-        let location = resolve_model(model)?;
-        Ok(Enhancer::open(location.path(), settings.family.family(), &settings.props.session_options())?)
+        let options = settings.props.session_options();
+        let location = locate_model(model, &options)?;
+        Ok(Enhancer::open(location.path(), settings.family.family(), &options)?)
     }
 }
 
@@ -153,12 +155,12 @@ impl BaseTransformImpl for FaceEnhance {
             imp = self,
             "ready: {} enhancer {} ({} → {}, {})",
             enhancer.spec.family.name(),
-            enhancer.path().display(),
+            enhancer.label(),
             enhancer.spec.in_size,
             enhancer.spec.out_size,
             if enhancer.batched { "batched" } else { "one face per run" }
         );
-        *self.state.lock().unwrap() = Some(State { enhancer, warned_no_meta: false });
+        *self.state.lock().unwrap() = Some(State { enhancer, warned_no_meta: false, outage: ServerOutage::default() });
         Ok(())
     }
 
@@ -192,10 +194,18 @@ impl BaseTransformImpl for FaceEnhance {
                     EnhanceJob { crop: &swap.crop, frame_to_crop: swap.frame_to_crop, keypoints: face.keypoints }
                 })
                 .collect();
-            state.enhancer.enhance(&jobs, blend).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("enhancer: {}", e));
-                gst::FlowError::Error
-            })?
+            match state.enhancer.enhance(&jobs, blend) {
+                Ok(r) => {
+                    state.outage.on_success(&*self.obj(), *CAT);
+                    r
+                }
+                // A served enhancer that is away: the crops stay as the swapper made them.
+                Err(e) if state.outage.on_error(&*self.obj(), *CAT, &e) => return Ok(gst::FlowSuccess::Ok),
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("enhancer: {}", e));
+                    return Err(gst::FlowError::Error);
+                }
+            }
         };
         drop(guard);
         for (&i, (crop, frame_to_crop)) in chosen.iter().zip(results) {

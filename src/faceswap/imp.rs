@@ -9,7 +9,9 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{CropModeProp, Targets};
-use crate::common::{log_property_change, optional_string, packed_frame, rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{
+    log_property_change, optional_string, packed_frame, rgb_pad_templates, ElementError, ModelProps, ServerOutage,
+};
 use crate::meta::{Face, FacesMeta, SwapResult};
 use crate::models::align::{generator_crop, CropMode};
 use crate::models::identity::{
@@ -17,8 +19,8 @@ use crate::models::identity::{
 };
 use crate::models::recognizer::{cosine, normalized, Recognizer};
 use crate::models::swapper::{paste_swap, GhostGenerator};
-use crate::models::{resolve_model, Detector, ModelError, PhotoKind};
-use crate::runtime::SessionOptions;
+use crate::models::{locate_model, Detector, ModelError, PhotoKind};
+use crate::runtime::{RuntimeError, SessionOptions};
 use crate::vision::PackedFrame;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -110,6 +112,7 @@ struct State {
     decisions: HashMap<u64, Decision>,
     frame_index: u64,
     warned_no_meta: bool,
+    outage: ServerOutage,
 }
 
 #[derive(Default)]
@@ -177,7 +180,7 @@ impl FaceSwap {
         let engine = if settings.model == PASTE {
             Engine::Paste
         } else {
-            let path = resolve_model(&settings.model).map_err(|e| match e {
+            let path = locate_model(&settings.model, &options).map_err(|e| match e {
                 ModelError::NotFound(m) => ModelError::NotFound(format!("GHOST generator: {m}; {FETCH_HINT}")),
                 other => other,
             })?;
@@ -185,8 +188,8 @@ impl FaceSwap {
         };
         let recognizer = match &settings.recognizer {
             Some(r) => {
-                let model = resolve_model(r)?;
-                let converter = settings.converter.as_deref().map(resolve_model).transpose()?;
+                let model = locate_model(r, &options)?;
+                let converter = settings.converter.as_deref().map(|c| locate_model(c, &options)).transpose()?;
                 Some(Recognizer::open(model.path(), converter.as_ref().map(|c| c.path()), &options)?)
             }
             None => None,
@@ -205,7 +208,7 @@ impl FaceSwap {
         if matches!(engine, Engine::Paste) && settings.source.is_none() {
             return Err(settings_error("model=paste needs a source photo: set source=PHOTO.jpg"));
         }
-        let detector = Detector::open(&resolve_model(&settings.detector)?, &options)?;
+        let detector = Detector::open(&locate_model(&settings.detector, &options)?, &options)?;
         let models =
             Arc::new(IdentityModels { detector: Mutex::new(detector), recognizer, crop_mode: settings.crop_mode() });
 
@@ -235,6 +238,7 @@ impl FaceSwap {
             decisions: HashMap::new(),
             frame_index: 0,
             warned_no_meta: false,
+            outage: ServerOutage::default(),
         })
     }
 
@@ -266,7 +270,7 @@ impl FaceSwap {
         settings: &Settings,
         frame: &PackedFrame,
         faces: &[Face],
-    ) -> Result<Vec<bool>, String> {
+    ) -> Result<Vec<bool>, RuntimeError> {
         let area = |f: &Face| f.width() * f.height();
         match settings.targets {
             Targets::All => Ok(vec![true; faces.len()]),
@@ -286,9 +290,12 @@ impl FaceSwap {
                     }
                 }
                 if !undecided.is_empty() {
-                    let recognizer = state.models.recognizer.as_ref().ok_or("no recognizer")?;
+                    let recognizer = state.models.recognizer.as_ref().ok_or_else(|| RuntimeError::Run {
+                        path: "recognizer".into(),
+                        message: "targets=reference without a recognizer".into(),
+                    })?;
                     let kps: Vec<[[f32; 2]; 5]> = undecided.iter().map(|&i| faces[i].keypoints).collect();
-                    let embeddings = recognizer.embed(frame, &kps).map_err(|e| e.to_string())?;
+                    let embeddings = recognizer.embed(frame, &kps)?;
                     let mut chosen = vec![false; undecided.len()];
                     // GHOST's rule (docs/reference.md#target-selection): for each reference, the most
                     // similar face, if above the threshold.
@@ -531,8 +538,12 @@ impl BaseTransformImpl for FaceSwap {
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buffer, &info)
                 .map_err(|_| fail("mapping", "could not map the frame".into()))?;
             let packed = packed_frame(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-            let selected =
-                self.select(state, &settings, &packed, &frame_faces.faces).map_err(|e| fail("target selection", e))?;
+            // A served model that is away: the frame goes on unswapped (its meta as it came).
+            let selected = match self.select(state, &settings, &packed, &frame_faces.faces) {
+                Ok(s) => s,
+                Err(e) if state.outage.on_error(&*self.obj(), *CAT, &e) => return Ok(gst::FlowSuccess::Ok),
+                Err(e) => return Err(fail("target selection", e.to_string())),
+            };
             let mode = state.models.crop_mode;
             let chosen: Vec<usize> = (0..selected.len()).filter(|&i| selected[i]).collect();
             let crops: Vec<_> =
@@ -541,13 +552,21 @@ impl BaseTransformImpl for FaceSwap {
                 Engine::Ghost(generator) => {
                     let identity = state.identity.generator_identity.as_deref().ok_or(gst::FlowError::NotNegotiated)?;
                     let refs: Vec<_> = crops.iter().map(|(c, _)| c).collect();
-                    generator.swap(&refs, identity).map_err(|e| fail("generator", e.to_string()))?
+                    generator.swap(&refs, identity)
                 }
                 Engine::Paste => {
                     let source = state.identity.crop.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
-                    crops.iter().map(|(c, _)| paste_swap(source, c)).collect()
+                    Ok(crops.iter().map(|(c, _)| paste_swap(source, c)).collect())
                 }
             };
+            let swapped = match swapped {
+                Ok(s) => s,
+                Err(e) if state.outage.on_error(&*self.obj(), *CAT, &e) => return Ok(gst::FlowSuccess::Ok),
+                Err(e) => return Err(fail("generator", e.to_string())),
+            };
+            if !chosen.is_empty() {
+                state.outage.on_success(&*self.obj(), *CAT);
+            }
             (selected, chosen, crops, swapped)
         };
         drop(guard);

@@ -59,6 +59,33 @@ const ROUTES: &[(&str, &[(Role, &str)])] = &[
             (Role::Blend, "device-id"),
         ],
     ),
+    (
+        "inference-server",
+        &[
+            (Role::Detect, "inference-server"),
+            (Role::Swap, "inference-server"),
+            (Role::Enhance, "inference-server"),
+            (Role::Blend, "inference-server"),
+        ],
+    ),
+    (
+        "inference-timeout",
+        &[
+            (Role::Detect, "inference-timeout"),
+            (Role::Swap, "inference-timeout"),
+            (Role::Enhance, "inference-timeout"),
+            (Role::Blend, "inference-timeout"),
+        ],
+    ),
+    (
+        "inference-shared-memory",
+        &[
+            (Role::Detect, "inference-shared-memory"),
+            (Role::Swap, "inference-shared-memory"),
+            (Role::Enhance, "inference-shared-memory"),
+            (Role::Blend, "inference-shared-memory"),
+        ],
+    ),
 ];
 
 fn factory_name(role: Role) -> &'static str {
@@ -132,6 +159,14 @@ fn proxy_spec(name: &str, child: &glib::ParamSpec) -> glib::ParamSpec {
             .blurb(blurb)
             .minimum(p.minimum())
             .maximum(p.maximum())
+            .default_value(p.default_value())
+            .flags(flags)
+            .build();
+    }
+    if let Some(p) = child.downcast_ref::<glib::ParamSpecBoolean>() {
+        return glib::ParamSpecBoolean::builder(name)
+            .nick(child.nick())
+            .blurb(blurb)
             .default_value(p.default_value())
             .flags(flags)
             .build();
@@ -264,9 +299,15 @@ impl FaceSwapBin {
                 return Err(gst::StateChangeError);
             };
             enhance.set_property("model", model);
-            // The other proxied properties the enhancer shares: take them from the detector.
-            for name in ["execution-provider", "device-id"] {
-                enhance.set_property_from_value(name, &chain.children[&Role::Detect].property_value(name));
+            // The other proxied properties the enhancer shares (execution provider, inference server, ...):
+            // take each from another child of the same route, which holds the bin's value.
+            for (_, targets) in ROUTES {
+                let Some(&(_, prop)) = targets.iter().find(|(r, p)| *r == Role::Enhance && *p != "model") else {
+                    continue;
+                };
+                if let Some((role, other)) = targets.iter().find(|(r, _)| *r != Role::Enhance) {
+                    enhance.set_property_from_value(prop, &chain.children[role].property_value(other));
+                }
             }
             let Ok(q4) = queue("queue-enhance") else { return Err(gst::StateChangeError) };
             chain.swap_queue.unlink(&blend);

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::locate::ModelLocation;
+use super::locate::{resolve_model, ModelLocation};
 use super::mtcnn::Mtcnn;
 use super::scrfd::Scrfd;
 use crate::runtime::{RuntimeError, SessionOptions};
@@ -63,19 +63,42 @@ impl Detector {
     /// Opens a detector from a resolved location: a folder (or a `pnet.onnx` file, meaning its folder) is
     /// MTCNN; any other file is SCRFD, checked by signature (nine outputs; six-output models without
     /// keypoints are rejected).
+    ///
+    /// With an inference server (a `Served` location): `PNET,RNET,ONET` is the MTCNN cascade with its
+    /// three networks served under those names; a value that resolves to a local MTCNN folder (the
+    /// default `mtcnn`) stays in-process with its native kernels (a frame's image pyramid is a poor fit
+    /// for a network round trip per level); anything else is an SCRFD model on the server.
     pub fn open(location: &ModelLocation, options: &SessionOptions) -> Result<Detector, RuntimeError> {
         match location {
+            ModelLocation::Served(value) => {
+                let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+                if let [p, r, o] = parts[..] {
+                    return Ok(Detector::Mtcnn(Box::new(Mtcnn::open_served([p, r, o], options)?)));
+                }
+                let local = SessionOptions { server: None, ..options.clone() };
+                match resolve_model(value) {
+                    Ok(loc @ ModelLocation::Dir(_)) => Detector::open(&loc, &local),
+                    Ok(ModelLocation::File(f)) if is_pnet(&f) => Detector::open(&ModelLocation::File(f), &local),
+                    _ => Ok(Detector::Scrfd(Scrfd::open(Path::new(value), options)?)),
+                }
+            }
             ModelLocation::Dir(dir) => Ok(Detector::Mtcnn(Box::new(Mtcnn::open(dir, options)?))),
             ModelLocation::File(file) => {
-                let is_pnet =
-                    file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.eq_ignore_ascii_case("pnet.onnx"));
-                if is_pnet {
+                if is_pnet(file) {
                     let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                     Ok(Detector::Mtcnn(Box::new(Mtcnn::open(dir, options)?)))
                 } else {
                     Ok(Detector::Scrfd(Scrfd::open(file, options)?))
                 }
             }
+        }
+    }
+
+    /// Whether the networks run on an inference server.
+    pub fn served(&self) -> bool {
+        match self {
+            Detector::Mtcnn(m) => m.served(),
+            Detector::Scrfd(s) => s.served(),
         }
     }
 
@@ -104,4 +127,8 @@ impl Detector {
             Detector::Scrfd(_) => "scrfd",
         }
     }
+}
+
+fn is_pnet(file: &Path) -> bool {
+    file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.eq_ignore_ascii_case("pnet.onnx"))
 }

@@ -24,11 +24,11 @@
 
 use std::mem::MaybeUninit;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use super::align::resize_affine;
 use super::ModelError;
-use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec};
+use crate::runtime::{load_model, Dim, Input, Model, RuntimeError, SessionOptions, TensorSig, TensorSpec};
 use crate::vision::template_warp::{to_u8, warp_back, warp_to_planes};
 use crate::vision::{scaled_template, umeyama, Affine2, RgbImage, FFHQ_512};
 
@@ -114,10 +114,21 @@ pub fn detect_family(
     path: &Path,
     input_size: Option<usize>,
 ) -> Result<EnhancerFamily, ModelError> {
+    detect_family_of(requested, metadata, path, &format!("model file {}", path.display()), input_size)
+}
+
+/// [`detect_family`] with the model's label for messages (a served model is named by `path`'s file name).
+fn detect_family_of(
+    requested: Option<EnhancerFamily>,
+    metadata: Option<&str>,
+    path: &Path,
+    label: &str,
+    input_size: Option<usize>,
+) -> Result<EnhancerFamily, ModelError> {
     if let Some(f) = requested {
         return Ok(f);
     }
-    let model_error = |message: String| RuntimeError::Model { path: path.display().to_string(), message };
+    let model_error = |message: String| RuntimeError::Model { path: label.to_string(), message };
     if let Some(value) = metadata {
         return EnhancerFamily::from_name(value).ok_or_else(|| {
             model_error(format!("a '{value}' model ({FAMILY_KEY}), not an enhancer (ghost-sr, gfpgan or gpen)")).into()
@@ -129,9 +140,8 @@ pub fn detect_family(
     match input_size {
         Some(512) | Some(1024) => Ok(EnhancerFamily::Gfpgan),
         Some(256) => Err(ModelError::Ambiguous(format!(
-            "model file {}: a 256-pixel enhancer may be GHOST SR ([0,1], the crop as is) or GPEN-256 ([-1,1], FFHQ template); \
-             the file does not say which: set family=ghost-sr or family=gpen",
-            path.display()
+            "{label}: a 256-pixel enhancer may be GHOST SR ([0,1], the crop as is) or GPEN-256 ([-1,1], FFHQ template); \
+             the file does not say which: set family=ghost-sr or family=gpen"
         ))),
         _ => Err(model_error(format!(
             "does not match any enhancer contract: expected one input and one output (N,3,256,256) \
@@ -257,7 +267,7 @@ impl EnhancerSpec {
 
 /// An opened enhancer model.
 pub struct Enhancer {
-    session: Arc<ModelSession>,
+    model: Model,
     input_name: String,
     pub spec: EnhancerSpec,
     /// Whether the batch dimension is dynamic (all faces in one run) or fixed at 1.
@@ -284,81 +294,90 @@ impl Enhancer {
         // `prepare` and `finish` run on two threads right before and after every run; spinning
         // intra-op workers would take the cores from them (see `SessionOptions::intra_op_spinning`).
         let options = &SessionOptions { intra_op_spinning: false, ..options.clone() };
-        let session = load_session(path, options)?;
-        let contract_error = |found_note: String| RuntimeError::Contract {
-            path: path.display().to_string(),
-            role: "enhancer".into(),
-            expected: "one input and one output (N,3,256,256) (ghost-sr, gpen-256) or (N,3,512,512) (gfpgan, gpen)"
-                .into(),
-            found: found_note,
+        let model = load_model(path, options)?;
+        let contract_error = |found_note: String| {
+            model.contract_error(
+                "enhancer",
+                "one input and one output (N,3,256,256) (ghost-sr, gpen-256) or (N,3,512,512) (gfpgan, gpen)".into(),
+                found_note,
+            )
         };
         let found = || {
             let list = |v: &[TensorSig]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-            format!("inputs [{}] and outputs [{}]", list(&session.inputs), list(&session.outputs))
+            format!("inputs [{}] and outputs [{}]", list(model.inputs()), list(model.outputs()))
         };
-        if session.inputs.len() != 1 || session.outputs.is_empty() {
+        if model.inputs().len() != 1 || model.outputs().is_empty() {
             return Err(contract_error(found()).into());
         }
-        let Some(in_side) = square_rgb_side(&session.inputs[0]) else {
+        let Some(in_side) = square_rgb_side(&model.inputs()[0]) else {
             return Err(contract_error(found()).into());
         };
-        let family = detect_family(family, session.meta(FAMILY_KEY), path, in_side)?;
+        let family = detect_family_of(family, model.meta(FAMILY_KEY), path, &model.label(), in_side)?;
         let in_size = in_side.unwrap_or(family.default_size());
         if !family.sizes().contains(&in_size) {
-            return Err(RuntimeError::Contract {
-                path: path.display().to_string(),
-                role: format!("{} enhancer", family.name()),
-                expected: format!("input (N,3,S,S) with S in {:?}", family.sizes()),
-                found: found(),
-            }
-            .into());
+            return Err(model
+                .contract_error(
+                    &format!("{} enhancer", family.name()),
+                    format!("input (N,3,S,S) with S in {:?}", family.sizes()),
+                    found(),
+                )
+                .into());
         }
-        let out_size = match square_rgb_side(&session.outputs[0]) {
+        let out_size = match square_rgb_side(&model.outputs()[0]) {
             Some(Some(s)) => s,
             Some(None) => in_size,
             None => return Err(contract_error(found()).into()),
         };
         let image = |s: usize| [Dim::Any, Dim::Fixed(3), Dim::Fixed(s as i64), Dim::Fixed(s as i64)];
         // Extra outputs (some exports keep intermediate tensors) are ignored; the first is the image.
-        if session.outputs.len() == 1 {
+        if model.outputs().len() == 1 {
             let (i, o) = (TensorSpec::new(&[], &image(in_size)), TensorSpec::new(&[], &image(out_size)));
-            session.check(&format!("{} enhancer", family.name()), &[i], &[o])?;
+            model.check(&format!("{} enhancer", family.name()), &[i], &[o])?;
         }
-        let batch = session.inputs[0].dims[0];
+        let batch = model.inputs()[0].dims[0];
         if batch > 1 {
             return Err(contract_error(found()).into());
         }
         Ok(Self {
-            input_name: session.inputs[0].name.clone(),
+            input_name: model.inputs()[0].name.clone(),
             batched: batch < 0,
             spec: EnhancerSpec { family, in_size, out_size },
-            session,
+            model,
             input: Mutex::new(Vec::new()),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.session.path
+    /// The model as messages name it (a file, or a model on a server).
+    pub fn label(&self) -> String {
+        self.model.label()
+    }
+
+    /// Runs the network on `n` prepared inputs and hands the `n` outputs, back to back, to `each`
+    /// (no copy of an in-process output).
+    fn run_with(&self, input: &[f32], n: usize, each: impl FnOnce(&[f32])) -> Result<(), RuntimeError> {
+        let s = self.spec.in_size;
+        self.model.run(&[Input::new(&self.input_name, &[n, 3, s, s], input)], |outputs| {
+            let y = outputs.get(0)?.data;
+            let o = self.spec.out_size;
+            if y.len() != n * 3 * o * o {
+                return Err(self.model.run_error(format!("expected {n}x3x{o}x{o} outputs, got {} values", y.len())));
+            }
+            each(y);
+            Ok(())
+        })
     }
 
     /// Runs the network on `n` prepared inputs; returns the `n` outputs back to back.
     pub fn run(&self, input: &[f32], n: usize) -> Result<Vec<f32>, RuntimeError> {
-        let s = self.spec.in_size;
-        let session = &self.session;
-        let t = ort::value::TensorRef::from_array_view(([n, 3, s, s], input)).map_err(|e| session.model_error(e))?;
-        let mut guard = session.lock();
-        let outputs = guard.run(ort::inputs![self.input_name.as_str() => t]).map_err(|e| session.model_error(e))?;
-        let (_, y) = outputs[0].try_extract_tensor::<f32>().map_err(|e| session.model_error(e))?;
-        let o = self.spec.out_size;
-        if y.len() != n * 3 * o * o {
-            return Err(session.model_error(format!("expected {n}x3x{o}x{o} outputs, got {} values", y.len())));
-        }
-        Ok(y.to_vec())
+        let mut out = Vec::new();
+        self.run_with(input, n, |y| out = y.to_vec())?;
+        Ok(out)
     }
 
-    /// Enhances every job (one run when the batch is dynamic); returns new crops and affines.
+    /// Enhances every job (one run when the batch is dynamic, split at a server's `max_batch_size`);
+    /// returns new crops and affines.
     pub fn enhance(&self, jobs: &[EnhanceJob], blend: f32) -> Result<Vec<(RgbImage, Affine2)>, RuntimeError> {
-        let chunk = if self.batched { jobs.len().max(1) } else { 1 };
+        let chunk = self.model.chunk(jobs.len());
         let (plane_in, plane_out) = (3 * self.spec.in_size.pow(2), 3 * self.spec.out_size.pow(2));
         let mut results = Vec::with_capacity(jobs.len());
         let mut input = self.input.lock().unwrap_or_else(|e| e.into_inner());
@@ -367,10 +386,11 @@ impl Enhancer {
         for group in jobs.chunks(chunk) {
             input.clear();
             let prepared: Vec<Prepared> = group.iter().map(|j| self.spec.prepare(j, &mut input)).collect();
-            let y = self.run(&input, group.len())?;
-            for ((job, p), out) in group.iter().zip(&prepared).zip(y.chunks_exact(plane_out)) {
-                results.push(self.spec.finish(job, p, out, blend));
-            }
+            self.run_with(&input, group.len(), |y| {
+                for ((job, p), out) in group.iter().zip(&prepared).zip(y.chunks_exact(plane_out)) {
+                    results.push(self.spec.finish(job, p, out, blend));
+                }
+            })?;
         }
         Ok(results)
     }

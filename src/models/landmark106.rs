@@ -7,9 +7,8 @@
 //! points = (pred + 1) * 96 mapped back with IM = [[1.75, 0, -56], [0, 1.75, -56]] into 224-crop pixels.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSpec};
+use crate::runtime::{load_model, Dim, Input, Model, RuntimeError, SessionOptions, TensorSpec};
 use crate::vision::{resize_rgb, warp_affine_rgb, Affine2, Border, Filter, RgbImage};
 
 pub const INPUT_SIZE: usize = 192;
@@ -64,36 +63,33 @@ pub fn postprocess(pred: &[f32]) -> Vec<[f32; 2]> {
 
 /// A loaded 2d106det model.
 pub struct Landmarker {
-    session: Arc<ModelSession>,
+    model: Model,
     input: Vec<f32>,
 }
 
 impl Landmarker {
     /// Loads the model and checks its contract (a mismatch names the file).
     pub fn open(path: &Path, options: &SessionOptions) -> Result<Self, RuntimeError> {
-        let session = load_session(path, options)?;
-        session.check("2d106det landmarker", &[input_spec()], &[output_spec()])?;
-        Ok(Self { session, input: Vec::new() })
+        let model = load_model(path, options)?;
+        model.check("2d106det landmarker", &[input_spec()], &[output_spec()])?;
+        Ok(Self { model, input: Vec::new() })
     }
 
-    pub fn session(&self) -> &Arc<ModelSession> {
-        &self.session
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// The 106 points of a square RGB face crop, in 224-crop pixels.
     pub fn landmarks(&mut self, crop: &RgbImage) -> Result<Vec<[f32; 2]>, RuntimeError> {
         preprocess(crop, &mut self.input);
-        let session = self.session.clone();
-        let err = |e: ort::Error| session.model_error(e);
-        let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, INPUT_SIZE, INPUT_SIZE], &self.input[..]))
-            .map_err(err)?;
-        let mut guard = session.lock();
-        let out = guard.run(ort::inputs!["data" => tensor]).map_err(err)?;
-        let (_, pred) = out["fc1"].try_extract_tensor::<f32>().map_err(err)?;
-        if pred.len() < 2 * POINTS {
-            return Err(session.model_error(format!("fc1 holds {} values, expected {}", pred.len(), 2 * POINTS)));
-        }
-        Ok(postprocess(pred))
+        let model = &self.model;
+        model.run(&[Input::new("data", &[1, 3, INPUT_SIZE, INPUT_SIZE], &self.input)], |out| {
+            let pred = out.by_name("fc1")?.data;
+            if pred.len() < 2 * POINTS {
+                return Err(model.run_error(format!("fc1 holds {} values, expected {}", pred.len(), 2 * POINTS)));
+            }
+            Ok(postprocess(pred))
+        })
     }
 }
 

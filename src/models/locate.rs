@@ -9,19 +9,35 @@
 use std::path::{Path, PathBuf};
 
 use super::ModelError;
+use crate::runtime::SessionOptions;
 
-/// Where a model value resolved to: one ONNX file, or a folder (MTCNN's three networks).
+/// Where a model value resolved to: one ONNX file, a folder (MTCNN's three networks), or a value
+/// that names a model on the inference server (see [`locate_model`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelLocation {
     File(PathBuf),
     Dir(PathBuf),
+    Served(String),
 }
 
 impl ModelLocation {
+    /// The file or folder; for a served model the value itself (its file stem is the served name).
     pub fn path(&self) -> &Path {
         match self {
             ModelLocation::File(p) | ModelLocation::Dir(p) => p,
+            ModelLocation::Served(v) => Path::new(v),
         }
+    }
+}
+
+/// Resolves a model property value for `options`: with an inference server the value names a model
+/// there (nothing is looked up locally; `runtime::served_name` derives the name), else files through
+/// [`resolve_model`].
+pub fn locate_model(value: &str, options: &SessionOptions) -> Result<ModelLocation, ModelError> {
+    match &options.server {
+        Some(_) if value.trim().is_empty() => Err(ModelError::NotFound("no model given".into())),
+        Some(_) => Ok(ModelLocation::Served(value.trim().to_string())),
+        None => resolve_model(value),
     }
 }
 

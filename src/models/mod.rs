@@ -18,4 +18,4 @@ pub mod swapper;
 pub use crate::dirs::user_model_dir;
 pub use detector::{Detection, Detector, DetectorParams};
 pub use error::{ModelError, PhotoKind};
-pub use locate::{known_file, model_search_dirs, resolve_model, ModelLocation};
+pub use locate::{known_file, locate_model, model_search_dirs, resolve_model, ModelLocation};

@@ -8,9 +8,8 @@
 //! mouth and lips (not glasses, hair, hat or anything in front of the face).
 
 use std::path::Path;
-use std::sync::Arc;
 
-use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSpec};
+use crate::runtime::{load_model, Dim, Input, Model, RuntimeError, SessionOptions, TensorSpec};
 use crate::vision::{resize_rgb, Filter, GrayImage, RgbImage};
 
 pub const INPUT_SIZE: usize = 512;
@@ -83,33 +82,30 @@ pub fn face_map(logits: &[f32], size: usize) -> GrayImage {
 
 /// A loaded BiSeNet face parser.
 pub struct FaceParser {
-    session: Arc<ModelSession>,
+    model: Model,
     input_name: String,
     input: Vec<f32>,
 }
 
 impl FaceParser {
     pub fn open(path: &Path, options: &SessionOptions) -> Result<Self, RuntimeError> {
-        let session = load_session(path, options)?;
-        session.check("BiSeNet face parser", &[input_spec()], &[output_spec()])?;
-        let input_name = session.inputs[0].name.clone();
-        Ok(Self { session, input_name, input: Vec::new() })
+        let model = load_model(path, options)?;
+        model.check("BiSeNet face parser", &[input_spec()], &[output_spec()])?;
+        let input_name = model.inputs()[0].name.clone();
+        Ok(Self { model, input_name, input: Vec::new() })
     }
 
     /// The face-class map (255 = keep) of a square RGB crop, at `size` x `size`.
     pub fn face_map(&mut self, crop: &RgbImage, size: usize) -> Result<GrayImage, RuntimeError> {
         preprocess(crop, &mut self.input);
-        let session = self.session.clone();
-        let err = |e: ort::Error| session.model_error(e);
-        let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, INPUT_SIZE, INPUT_SIZE], &self.input[..]))
-            .map_err(err)?;
-        let mut guard = session.lock();
-        let out = guard.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(err)?;
-        let (_, logits) = out[0].try_extract_tensor::<f32>().map_err(err)?;
-        if logits.len() < CLASSES * INPUT_SIZE * INPUT_SIZE {
-            return Err(session.model_error(format!("output holds {} values, expected 19x512x512", logits.len())));
-        }
-        Ok(face_map(logits, size))
+        let model = &self.model;
+        model.run(&[Input::new(&self.input_name, &[1, 3, INPUT_SIZE, INPUT_SIZE], &self.input)], |out| {
+            let logits = out.get(0)?.data;
+            if logits.len() < CLASSES * INPUT_SIZE * INPUT_SIZE {
+                return Err(model.run_error(format!("output holds {} values, expected 19x512x512", logits.len())));
+            }
+            Ok(face_map(logits, size))
+        })
     }
 }
 

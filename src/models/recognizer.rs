@@ -12,10 +12,9 @@
 //! Contract: input (N,3,112,112), output (N,512); converter (N,512) → (N,512).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::align::{arcface_112_transform, ghost_224_transform, GHOST_CROP_SIZE};
-use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSpec};
+use crate::runtime::{load_model, Dim, Input, Model, RuntimeError, SessionOptions, TensorSpec};
 use crate::vision::{warp_affine_packed, Border, PackedFrame, RgbImage};
 
 pub const EMBEDDING_SIZE: usize = 512;
@@ -28,9 +27,9 @@ pub enum RecognizerFamily {
 }
 
 pub struct Recognizer {
-    session: Arc<ModelSession>,
+    model: Model,
     pub family: RecognizerFamily,
-    converter: Option<Arc<ModelSession>>,
+    converter: Option<Model>,
 }
 
 fn image_spec() -> TensorSpec {
@@ -46,10 +45,11 @@ impl Recognizer {
     /// `w600k` file name or the presence of a converter. A w600k recognizer without a converter is
     /// an error: its embeddings mean nothing to a GHOST generator.
     pub fn open(model: &Path, converter: Option<&Path>, options: &SessionOptions) -> Result<Self, RuntimeError> {
-        let session = load_session(model, options)?;
-        session.check("recognizer", &[image_spec()], &[vector_spec()])?;
-        let name = model.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-        let family = match session.meta("gst_ghost_family") {
+        let path = model;
+        let model = load_model(path, options)?;
+        model.check("recognizer", &[image_spec()], &[vector_spec()])?;
+        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let family = match model.meta("gst_ghost_family") {
             Some("arcface-w600k") => RecognizerFamily::ArcfaceW600k,
             Some("arcface-ghost") => RecognizerFamily::ArcfaceGhost,
             _ if name.contains("w600k") || converter.is_some() => RecognizerFamily::ArcfaceW600k,
@@ -57,19 +57,18 @@ impl Recognizer {
         };
         let converter = match converter {
             Some(path) => {
-                let c = load_session(path, options)?;
+                let c = load_model(path, options)?;
                 c.check("embedding converter", &[vector_spec()], &[vector_spec()])?;
                 Some(c)
             }
             None => None,
         };
         if family == RecognizerFamily::ArcfaceW600k && converter.is_none() {
-            return Err(RuntimeError::Model {
-                path: model.display().to_string(),
-                message: "a w600k ArcFace recognizer needs the `converter` model (crossface_ghost.onnx) to produce GHOST identities".into(),
-            });
+            return Err(model.model_error(
+                "a w600k ArcFace recognizer needs the `converter` model (crossface_ghost.onnx) to produce GHOST identities",
+            ));
         }
-        Ok(Self { session, family, converter })
+        Ok(Self { model, family, converter })
     }
 
     /// The normalised 3x112x112 input (NCHW, RGB) for one face of a frame.
@@ -77,23 +76,26 @@ impl Recognizer {
         input_tensor(self.family, frame, kps)
     }
 
-    /// Raw embeddings (before any converter) of faces given by their keypoints, in one batch.
+    /// Raw embeddings (before any converter) of faces given by their keypoints, in one batch (split
+    /// at a server's `max_batch_size`, one face per run for a model with a fixed batch).
     pub fn embed(&self, frame: &PackedFrame, faces: &[[[f32; 2]; 5]]) -> Result<Vec<Vec<f32>>, RuntimeError> {
-        if faces.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::with_capacity(faces.len());
+        let mut batch = Vec::new();
+        for group in faces.chunks(self.model.chunk(faces.len())) {
+            batch.clear();
+            for kps in group {
+                batch.extend(self.input_tensor(frame, kps));
+            }
+            out.extend(run_vectors(&self.model, &[group.len(), 3, SIZE, SIZE], &batch)?);
         }
-        let mut batch = Vec::with_capacity(faces.len() * 3 * SIZE * SIZE);
-        for kps in faces {
-            batch.extend(self.input_tensor(frame, kps));
-        }
-        run_vectors(&self.session, [faces.len(), 3, SIZE, SIZE].as_slice(), &batch)
+        Ok(out)
     }
 
     /// Maps a raw (averaged) embedding into the generator's identity space: the converter for
     /// w600k, unchanged for GHOST's own recognizer. Not L2-normalised (GHOST feeds it raw).
     pub fn to_generator_identity(&self, raw: &[f32]) -> Result<Vec<f32>, RuntimeError> {
         match &self.converter {
-            Some(c) => Ok(run_vectors(c, [1, EMBEDDING_SIZE].as_slice(), raw)?.remove(0)),
+            Some(c) => Ok(run_vectors(c, &[1, EMBEDDING_SIZE], raw)?.remove(0)),
             None => Ok(raw.to_vec()),
         }
     }
@@ -155,16 +157,15 @@ fn halve_align_corners_normalised(crop: &RgbImage) -> Vec<f32> {
 }
 
 /// Runs a single-input model and splits its (N,512) output into vectors.
-fn run_vectors(session: &ModelSession, shape: &[usize], data: &[f32]) -> Result<Vec<Vec<f32>>, RuntimeError> {
+fn run_vectors(model: &Model, shape: &[usize], data: &[f32]) -> Result<Vec<Vec<f32>>, RuntimeError> {
     let n = shape[0];
-    let tensor = ort::value::TensorRef::from_array_view((shape.to_vec(), data)).map_err(|e| session.model_error(e))?;
-    let mut guard = session.lock();
-    let outputs = guard.run(ort::inputs![tensor]).map_err(|e| session.model_error(e))?;
-    let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(|e| session.model_error(e))?;
-    if values.len() != n * EMBEDDING_SIZE {
-        return Err(session.model_error(format!("expected {n}x{EMBEDDING_SIZE} outputs, got {}", values.len())));
-    }
-    Ok(values.chunks_exact(EMBEDDING_SIZE).map(<[f32]>::to_vec).collect())
+    model.run(&[Input::new(&model.inputs()[0].name, shape, data)], |outputs| {
+        let values = outputs.get(0)?.data;
+        if values.len() != n * EMBEDDING_SIZE {
+            return Err(model.run_error(format!("expected {n}x{EMBEDDING_SIZE} outputs, got {}", values.len())));
+        }
+        Ok(values.chunks_exact(EMBEDDING_SIZE).map(<[f32]>::to_vec).collect())
+    })
 }
 
 /// L2-normalised copy (for cosine similarity in target selection).

@@ -7,10 +7,9 @@
 //! batch dim), score threshold, greedy NMS, division by the letterbox scale.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::detector::{Detection, DetectorParams};
-use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSpec};
+use crate::runtime::{load_model, Dim, Input, Model, RuntimeError, SessionOptions, TensorSpec};
 use crate::vision::nms::{nms, BoxF};
 use crate::vision::{letterbox_packed, PackedFrame};
 
@@ -19,7 +18,7 @@ const ROLE: &str = "SCRFD face detector";
 
 /// A loaded SCRFD model and its reusable input buffer.
 pub struct Scrfd {
-    session: Arc<ModelSession>,
+    model: Model,
     input_name: String,
     /// (width, height) when the model declares a fixed input size.
     fixed: Option<(usize, usize)>,
@@ -42,33 +41,36 @@ fn specs(batched: bool) -> (Vec<TensorSpec>, Vec<TensorSpec>) {
 impl Scrfd {
     /// Loads and checks an SCRFD file.
     pub fn open(path: &Path, options: &SessionOptions) -> Result<Scrfd, RuntimeError> {
-        let session = load_session(path, options)?;
-        if session.outputs.len() == 6 {
-            return Err(RuntimeError::Model {
-                path: session.path.display().to_string(),
-                message: "this SCRFD detector has six outputs (scores and boxes only) and no keypoint outputs; \
-                          the five keypoints are needed by every later stage (alignment, identity, swap, paste-back), \
-                          so use a detector with keypoints (nine outputs, e.g. det_10g.onnx or scrfd_*_bnkps) or mtcnn"
-                    .into(),
-            });
+        let model = load_model(path, options)?;
+        if model.outputs().len() == 6 {
+            return Err(model.model_error(
+                "this SCRFD detector has six outputs (scores and boxes only) and no keypoint outputs; \
+                 the five keypoints are needed by every later stage (alignment, identity, swap, paste-back), \
+                 so use a detector with keypoints (nine outputs, e.g. det_10g.onnx or scrfd_*_bnkps) or mtcnn",
+            ));
         }
         let (inp, out_plain) = specs(false);
-        let plain = session.check(ROLE, &inp, &out_plain);
+        let plain = model.check(ROLE, &inp, &out_plain);
         if let Err(e) = plain {
             let (inp_b, out_b) = specs(true);
-            if session.check(ROLE, &inp_b, &out_b).is_err() {
+            if model.check(ROLE, &inp_b, &out_b).is_err() {
                 return Err(e);
             }
         }
-        let dims = &session.inputs[0].dims;
+        let dims = &model.inputs()[0].dims;
         let fixed = (dims[2] > 0 && dims[3] > 0).then(|| (dims[3] as usize, dims[2] as usize));
         if let Some((w, h)) = fixed {
             if w % 32 != 0 || h % 32 != 0 {
-                return Err(session.model_error(format!("fixed input size {w}x{h} is not a multiple of 32")));
+                return Err(model.run_error(format!("fixed input size {w}x{h} is not a multiple of 32")));
             }
         }
-        let input_name = session.inputs[0].name.clone();
-        Ok(Scrfd { session, input_name, fixed, input: Vec::new() })
+        let input_name = model.inputs()[0].name.clone();
+        Ok(Scrfd { model, input_name, fixed, input: Vec::new() })
+    }
+
+    /// Whether the model runs on an inference server.
+    pub fn served(&self) -> bool {
+        self.model.file().is_none()
     }
 
     /// Network input size (width, height) used for the given parameters.
@@ -96,22 +98,17 @@ impl Scrfd {
             }
         }
 
-        let session = self.session.clone();
-        let run_err = |e: ort::Error| session.model_error(e);
+        let model = &self.model;
         let mut candidates: Vec<Detection> = Vec::new();
-        {
-            let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, net_h, net_w], &self.input[..]))
-                .map_err(run_err)?;
-            let mut guard = session.lock();
-            let outputs = guard.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(run_err)?;
+        model.run(&[Input::new(&self.input_name, &[1, 3, net_h, net_w], &self.input)], |outputs| {
             for (si, &s) in STRIDES.iter().enumerate() {
                 let (cols, rows) = (net_w / s, net_h / s);
                 let n = cols * rows * 2;
-                let (_, scores) = outputs[si].try_extract_tensor::<f32>().map_err(run_err)?;
-                let (_, boxes) = outputs[3 + si].try_extract_tensor::<f32>().map_err(run_err)?;
-                let (_, kps) = outputs[6 + si].try_extract_tensor::<f32>().map_err(run_err)?;
+                let scores = outputs.get(si)?.data;
+                let boxes = outputs.get(3 + si)?.data;
+                let kps = outputs.get(6 + si)?.data;
                 if scores.len() < n || boxes.len() < n * 4 || kps.len() < n * 10 {
-                    return Err(session.model_error(format!(
+                    return Err(model.run_error(format!(
                         "stride {s} outputs hold {}/{}/{} values, expected {n}/{}/{} for a {net_w}x{net_h} input",
                         scores.len(),
                         boxes.len(),
@@ -143,7 +140,8 @@ impl Scrfd {
                     candidates.push(Detection { bbox, keypoints, score });
                 }
             }
-        }
+            Ok(())
+        })?;
         let boxes: Vec<BoxF> =
             candidates.iter().map(|d| BoxF::new(d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3])).collect();
         let scores: Vec<f32> = candidates.iter().map(|d| d.score).collect();

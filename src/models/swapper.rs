@@ -6,18 +6,17 @@
 //! output (N,3,256,256) from tanh, turned into pixels as (y·0.5+0.5)·255.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::align::GENERATOR_SIZE;
 use super::recognizer::EMBEDDING_SIZE;
-use crate::runtime::{load_session, Dim, ModelSession, RuntimeError, SessionOptions, TensorSpec};
+use crate::runtime::{load_model, Dim, Input, Model, RuntimeError, SessionOptions, TensorSpec};
 use crate::vision::color::reinhard_transfer_whole;
 use crate::vision::{MaskF32, RgbImage};
 
 const PLANE: usize = GENERATOR_SIZE * GENERATOR_SIZE;
 
 pub struct GhostGenerator {
-    session: Arc<ModelSession>,
+    model: Model,
     target_name: String,
     source_name: String,
     /// Whether the batch dimension is dynamic (all faces in one run) or fixed at 1.
@@ -26,11 +25,11 @@ pub struct GhostGenerator {
 
 impl GhostGenerator {
     pub fn open(path: &Path, options: &SessionOptions) -> Result<Self, RuntimeError> {
-        let session = load_session(path, options)?;
+        let model = load_model(path, options)?;
         let image = [Dim::Any, Dim::Fixed(3), Dim::Fixed(GENERATOR_SIZE as i64), Dim::Fixed(GENERATOR_SIZE as i64)];
         let identity = [Dim::Any, Dim::Fixed(EMBEDDING_SIZE as i64)];
         // Inputs may come in either order; check each name set.
-        let by_name = |names: &[&'static str]| session.inputs.iter().position(|i| names.contains(&i.name.as_str()));
+        let by_name = |names: &[&'static str]| model.inputs().iter().position(|i| names.contains(&i.name.as_str()));
         let (t, s) = (by_name(&["target", "Xt"]), by_name(&["source", "z_id"]));
         let (inputs, ti, si) = match (t, s) {
             (Some(0), Some(1)) => (
@@ -49,20 +48,26 @@ impl GhostGenerator {
                 1,
             ),
         };
-        session.check("GHOST generator", &inputs, &[TensorSpec::new(&[], &image)])?;
-        let batched = session.inputs[ti].dims[0] < 0;
+        model.check("GHOST generator", &inputs, &[TensorSpec::new(&[], &image)])?;
+        let batched = model.inputs()[ti].dims[0] < 0;
         Ok(Self {
-            target_name: session.inputs[ti].name.clone(),
-            source_name: session.inputs[si].name.clone(),
+            target_name: model.inputs()[ti].name.clone(),
+            source_name: model.inputs()[si].name.clone(),
             batched,
-            session,
+            model,
         })
     }
 
-    /// Swaps the identity into each 256 crop; one run for all crops when the batch is dynamic.
+    /// The model (in-process or served).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Swaps the identity into each 256 crop; one run for all crops when the batch is dynamic (split
+    /// at a server's `max_batch_size`).
     pub fn swap(&self, crops: &[&RgbImage], identity: &[f32]) -> Result<Vec<RgbImage>, RuntimeError> {
         let mut out = Vec::with_capacity(crops.len());
-        let chunk = if self.batched { crops.len().max(1) } else { 1 };
+        let chunk = self.model.chunk(crops.len());
         let mut target = Vec::new();
         let mut source = Vec::new();
         for group in crops.chunks(chunk) {
@@ -73,20 +78,20 @@ impl GhostGenerator {
                 source.extend_from_slice(identity);
             }
             let n = group.len();
-            let session = &self.session;
-            let t = ort::value::TensorRef::from_array_view(([n, 3, GENERATOR_SIZE, GENERATOR_SIZE], target.as_slice()))
-                .map_err(|e| session.model_error(e))?;
-            let s = ort::value::TensorRef::from_array_view(([n, EMBEDDING_SIZE], source.as_slice()))
-                .map_err(|e| session.model_error(e))?;
-            let mut guard = session.lock();
-            let outputs = guard
-                .run(ort::inputs![self.target_name.as_str() => t, self.source_name.as_str() => s])
-                .map_err(|e| session.model_error(e))?;
-            let (_, y) = outputs[0].try_extract_tensor::<f32>().map_err(|e| session.model_error(e))?;
-            if y.len() != n * 3 * PLANE {
-                return Err(session.model_error(format!("expected {n}x3x256x256 outputs, got {} values", y.len())));
-            }
-            out.extend(y.chunks_exact(3 * PLANE).map(generator_output));
+            let inputs = [
+                Input::new(&self.target_name, &[n, 3, GENERATOR_SIZE, GENERATOR_SIZE], &target),
+                Input::new(&self.source_name, &[n, EMBEDDING_SIZE], &source),
+            ];
+            self.model.run(&inputs, |outputs| {
+                let y = outputs.get(0)?.data;
+                if y.len() != n * 3 * PLANE {
+                    return Err(self
+                        .model
+                        .run_error(format!("expected {n}x3x256x256 outputs, got {} values", y.len())));
+                }
+                out.extend(y.chunks_exact(3 * PLANE).map(generator_output));
+                Ok(())
+            })?;
         }
         Ok(out)
     }

@@ -10,7 +10,8 @@ use ort::ep::{self, ExecutionProvider as _};
 use ort::session::Session;
 
 use super::contract::{all_match, describe, TensorSig, TensorSpec};
-use super::{environment, ExecutionProvider, RuntimeError};
+use super::model::file_label;
+use super::{environment, ExecutionProvider, RuntimeError, ServerOptions};
 
 /// How a session is created; part of the cache key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25,6 +26,9 @@ pub struct SessionOptions {
     /// many times per frame with CPU work in between: the spinning workers then take the cores from
     /// that work and from other sessions' workers (MTCNN on 2 cores: P-Net ran 2-3x slower).
     pub intra_op_spinning: bool,
+    /// Serve the models from this inference server instead of running them in-process (see
+    /// `runtime::load_model`); the ONNX Runtime options above then do not apply.
+    pub server: Option<ServerOptions>,
 }
 
 impl Default for SessionOptions {
@@ -35,6 +39,7 @@ impl Default for SessionOptions {
             threads: 0,
             trt_cache_dir: None,
             intra_op_spinning: true,
+            server: None,
         }
     }
 }
@@ -76,7 +81,7 @@ impl ModelSession {
             return Ok(());
         }
         Err(RuntimeError::Contract {
-            path: self.path.display().to_string(),
+            path: file_label(&self.path),
             role: role.into(),
             expected: format!("inputs {} and outputs {}", describe(inputs), describe(outputs)),
             found: format!("inputs {} and outputs {}", describe(&self.inputs), describe(&self.outputs)),
@@ -89,7 +94,7 @@ impl ModelSession {
     }
 
     pub fn model_error(&self, message: impl std::fmt::Display) -> RuntimeError {
-        RuntimeError::Run { path: self.path.display().to_string(), message: message.to_string() }
+        RuntimeError::Run { path: file_label(&self.path), message: message.to_string() }
     }
 }
 
@@ -101,7 +106,7 @@ static CACHE: LazyLock<Mutex<HashMap<CacheKey, Weak<ModelSession>>>> = LazyLock:
 ///
 /// The cache holds weak references: a model is freed when the last element using it stops.
 pub fn load_session(path: &Path, options: &SessionOptions) -> Result<Arc<ModelSession>, RuntimeError> {
-    let model_error = |message: String| RuntimeError::Model { path: path.display().to_string(), message };
+    let model_error = |message: String| RuntimeError::Model { path: file_label(path), message };
     let canonical = path.canonicalize().map_err(|e| model_error(format!("cannot open: {e}")))?;
     let key = (canonical.clone(), options.clone());
     // Loading holds the cache lock: two elements starting together must not load a large model twice.
@@ -119,7 +124,7 @@ fn create(path: &Path, options: &SessionOptions) -> Result<ModelSession, Runtime
     let env = environment()?;
     let shown = path.display().to_string();
     // Builder errors carry the builder back and are not Send: turn them into strings at once.
-    let model_error = |message: String| RuntimeError::Model { path: shown.clone(), message };
+    let model_error = |message: String| RuntimeError::Model { path: file_label(path), message };
     let provider_error = |provider: &str, message: String| RuntimeError::Provider {
         provider: provider.into(),
         path: shown.clone(),

@@ -15,7 +15,6 @@
 //! the struct and reused between frames.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use self::parallel::run_all;
 use self::pnet::{BandScratch, CellMaps, PnetWeights};
@@ -23,7 +22,7 @@ use self::stage_net::{StageNet, StageScratch};
 use self::weights::Graph;
 use super::detector::{Detection, DetectorParams};
 use crate::runtime::{
-    load_session, Dim, ExecutionProvider, ModelSession, RuntimeError, SessionOptions, TensorSig, TensorSpec,
+    load_model, Dim, ExecutionProvider, Input, Model, RuntimeError, SessionOptions, TensorSig, TensorSpec,
 };
 use crate::vision::pixel::PixelLayout;
 use crate::vision::resize::{area_shrink_rgb_rows, resize_f32_rgb_rows};
@@ -47,9 +46,9 @@ const CHUNK_ROWS: usize = 48;
 
 /// The three MTCNN networks plus reusable buffers.
 pub struct Mtcnn {
-    pnet: Arc<ModelSession>,
-    rnet: Arc<ModelSession>,
-    onet: Arc<ModelSession>,
+    pnet: Model,
+    rnet: Model,
+    onet: Model,
     /// The frame as tightly packed RGB.
     rgb: Vec<u8>,
     /// P-Net inputs (transposed NHWC): the level being run and the next one.
@@ -110,41 +109,49 @@ struct Cand {
     reg: [f64; 4],
 }
 
-fn check_by_name(
-    session: &ModelSession,
-    role: &str,
-    inputs: &[TensorSpec],
-    outputs: &[TensorSpec],
-) -> Result<(), RuntimeError> {
+fn check_by_name(model: &Model, role: &str, inputs: &[TensorSpec], outputs: &[TensorSpec]) -> Result<(), RuntimeError> {
     let ok = |specs: &[TensorSpec], found: &[TensorSig]| specs.iter().all(|s| found.iter().any(|f| s.matches(f)));
-    if ok(inputs, &session.inputs) && ok(outputs, &session.outputs) {
+    if ok(inputs, model.inputs()) && ok(outputs, model.outputs()) {
         return Ok(());
     }
     let list = |v: Vec<String>| format!("[{}]", v.join(", "));
-    Err(RuntimeError::Contract {
-        path: session.path.display().to_string(),
-        role: role.into(),
-        expected: format!(
+    Err(model.contract_error(
+        role,
+        format!(
             "inputs {} and outputs {} (any order)",
             list(inputs.iter().map(ToString::to_string).collect()),
             list(outputs.iter().map(ToString::to_string).collect())
         ),
-        found: format!(
+        format!(
             "inputs {} and outputs {}",
-            list(session.inputs.iter().map(ToString::to_string).collect()),
-            list(session.outputs.iter().map(ToString::to_string).collect())
+            list(model.inputs().iter().map(ToString::to_string).collect()),
+            list(model.outputs().iter().map(ToString::to_string).collect())
         ),
-    })
+    ))
 }
 
 impl Mtcnn {
-    /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from a folder and checks their contracts.
+    /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from a folder (always in-process: the native
+    /// kernels replace them on the CPU) and checks their contracts.
     pub fn open(dir: &Path, options: &SessionOptions) -> Result<Mtcnn, RuntimeError> {
+        let options = SessionOptions { server: None, ..options.clone() };
+        let [p, r, o] = ["pnet.onnx", "rnet.onnx", "onet.onnx"].map(|f| dir.join(f));
+        Self::open_networks([&p, &r, &o], &options)
+    }
+
+    /// The cascade with its three networks served by the inference server of `options`, under these
+    /// names (P-Net, R-Net, O-Net): what a detector value `PNET,RNET,ONET` asks for.
+    pub fn open_served(names: [&str; 3], options: &SessionOptions) -> Result<Mtcnn, RuntimeError> {
+        Self::open_networks(names.map(Path::new), options)
+    }
+
+    fn open_networks(paths: [&Path; 3], options: &SessionOptions) -> Result<Mtcnn, RuntimeError> {
         use Dim::{Any, Fixed};
         // Three sessions take turns with single-threaded pyramid and crop work in between; spinning
         // workers of one would starve the others (see `SessionOptions::intra_op_spinning`).
         let options = &SessionOptions { intra_op_spinning: false, ..options.clone() };
-        let pnet = load_session(&dir.join("pnet.onnx"), options)?;
+        let [pnet_path, rnet_path, onet_path] = paths;
+        let pnet = load_model(pnet_path, options)?;
         check_by_name(
             &pnet,
             "MTCNN P-Net",
@@ -154,14 +161,14 @@ impl Mtcnn {
                 TensorSpec::new(&["softmax"], &[Any, Any, Any, Fixed(2)]),
             ],
         )?;
-        let rnet = load_session(&dir.join("rnet.onnx"), options)?;
+        let rnet = load_model(rnet_path, options)?;
         check_by_name(
             &rnet,
             "MTCNN R-Net",
             &[TensorSpec::new(&["input_2"], &[Any, Fixed(24), Fixed(24), Fixed(3)])],
             &[TensorSpec::new(&["dense_2"], &[Any, Fixed(4)]), TensorSpec::new(&["softmax_1"], &[Any, Fixed(2)])],
         )?;
-        let onet = load_session(&dir.join("onet.onnx"), options)?;
+        let onet = load_model(onet_path, options)?;
         check_by_name(
             &onet,
             "MTCNN O-Net",
@@ -177,27 +184,30 @@ impl Mtcnn {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
             n => n as usize,
         };
-        let read =
-            |session: &ModelSession| Graph::read(&session.path).map_err(|e| format!("{}: {e}", session.path.display()));
-        let stage = |session: &ModelSession, input: &str, size: usize, outputs: &[(&str, usize)]| {
-            let net = StageNet::from_graph(&read(session)?, input, size);
+        let read = |model: &Model| {
+            let path = model.file().ok_or("the networks are served")?;
+            Graph::read(path).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let stage = |model: &Model, input: &str, size: usize, outputs: &[(&str, usize)]| {
+            let net = StageNet::from_graph(&read(model)?, input, size);
             let net = net.and_then(|net| {
                 match outputs.iter().find(|(name, len)| net.output(name).is_none_or(|o| o.len != *len)) {
                     Some((name, len)) => Err(format!("no output {name} of {len} values")),
                     None => Ok(net),
                 }
             });
-            net.map_err(|e| format!("{}: {e}", session.path.display()))
+            net.map_err(|e| format!("{}: {e}", model.label()))
         };
-        let native = if pnet.provider != ExecutionProvider::Cpu {
-            Err(format!("the models run on {:?}", pnet.provider))
+        let native = if pnet.file().is_none() {
+            Err(format!("the networks are served: {}", pnet.label()))
+        } else if pnet.provider() != Some(ExecutionProvider::Cpu) {
+            Err(format!("the models run on {:?}", pnet.provider()))
         } else if !pnet::supported() {
             Err("this CPU lacks AVX2/FMA".to_string())
         } else {
             (|| {
                 Ok(Native {
-                    pnet: PnetWeights::from_graph(&read(&pnet)?)
-                        .map_err(|e| format!("{}: {e}", pnet.path.display()))?,
+                    pnet: PnetWeights::from_graph(&read(&pnet)?).map_err(|e| format!("{}: {e}", pnet.label()))?,
                     rnet: stage(&rnet, "input_2", 24, Stage::R.outputs())?,
                     onet: stage(&onet, "input_3", 48, Stage::O.outputs())?,
                     bands: Vec::new(),
@@ -229,6 +239,11 @@ impl Mtcnn {
     /// Where the networks run (natively or in ONNX Runtime, and why), for the log.
     pub fn note(&self) -> &str {
         &self.note
+    }
+
+    /// Whether the networks run on an inference server.
+    pub fn served(&self) -> bool {
+        self.pnet.file().is_none()
     }
 
     /// Whether the networks run natively rather than in ONNX Runtime.
@@ -488,24 +503,28 @@ impl Mtcnn {
             net.run(&self.batch, n, &mut native.stage_scratch, &mut native.stage_out);
             return Ok(outputs.iter().map(|&(name, len)| net_output(net, &native.stage_out, n, name, len)).collect());
         }
-        let (session, input, size) = match stage {
-            Stage::R => (self.rnet.clone(), "input_2", 24),
-            Stage::O => (self.onet.clone(), "input_3", 48),
+        let (model, input, size) = match stage {
+            Stage::R => (&self.rnet, "input_2", 24),
+            Stage::O => (&self.onet, "input_3", 48),
         };
-        let err = |e: ort::Error| session.model_error(e);
-        let tensor = ort::value::TensorRef::from_array_view(([n, size, size, 3], &self.batch[..])).map_err(err)?;
-        let mut guard = session.lock();
-        let out = guard.run(ort::inputs![input => tensor]).map_err(err)?;
-        outputs
-            .iter()
-            .map(|&(name, len)| {
-                let (_, v) = out[name].try_extract_tensor::<f32>().map_err(err)?;
-                if v.len() < n * len {
-                    return Err(session.model_error(format!("{name}: too few values")));
+        // All crops in one run in-process; a server takes at most its max_batch_size per request.
+        let per = size * size * 3;
+        let mut values: Vec<Vec<f32>> = outputs.iter().map(|&(_, len)| Vec::with_capacity(n * len)).collect();
+        let chunk = model.max_batch().unwrap_or(n).max(1);
+        for crops in self.batch[..n * per].chunks(chunk * per) {
+            let m = crops.len() / per;
+            model.run(&[Input::new(input, &[m, size, size, 3], crops)], |out| {
+                for (&(name, len), v) in outputs.iter().zip(values.iter_mut()) {
+                    let t = out.by_name(name)?.data;
+                    if t.len() < m * len {
+                        return Err(model.run_error(format!("{name}: too few values")));
+                    }
+                    v.extend_from_slice(&t[..m * len]);
                 }
-                Ok(v[..n * len].to_vec())
-            })
-            .collect()
+                Ok(())
+            })?;
+        }
+        Ok(values)
     }
 
     /// R-Net (`size` 24) or O-Net (48) outputs for `n` upright normalised crops (`crops`: n × size ×
@@ -681,40 +700,34 @@ fn pnet_band(
     pnet::run_band(weights, input, ws, hs, (r0, r1), &mut band.scratch, prob, reg);
 }
 
-/// Runs P-Net in ONNX Runtime on one pyramid level (`input`, ws×hs transposed) into `maps` (upright).
-fn run_pnet(
-    session: &ModelSession,
-    input: &[f32],
-    ws: usize,
-    hs: usize,
-    maps: &mut CellMaps,
-) -> Result<(), RuntimeError> {
-    let err = |e: ort::Error| session.model_error(e);
-    let tensor = ort::value::TensorRef::from_array_view(([1usize, ws, hs, 3], input)).map_err(err)?;
-    let mut guard = session.lock();
-    let out = guard.run(ort::inputs!["input_1" => tensor]).map_err(err)?;
-    let (rshape, reg) = out["conv2d_4"].try_extract_tensor::<f32>().map_err(err)?;
-    let (pshape, prob) = out["softmax"].try_extract_tensor::<f32>().map_err(err)?;
-    if rshape.len() != 4 || pshape.len() != 4 || rshape[1] != pshape[1] || rshape[2] != pshape[2] {
-        return Err(session.model_error(format!("unexpected P-Net output shapes {rshape:?} / {pshape:?}")));
-    }
-    // Raw outputs are (1, W', H', k): index (col, row) = image (x, y) cell.
-    let (wc, hc) = (pshape[1] as usize, pshape[2] as usize);
-    if prob.len() < wc * hc * 2 || reg.len() < wc * hc * 4 {
-        return Err(session.model_error("P-Net returned too few values"));
-    }
-    maps.wc = wc;
-    maps.hc = hc;
-    maps.prob.resize(wc * hc, 0.0);
-    maps.reg.resize(wc * hc * 4, 0.0);
-    for col in 0..wc {
-        for row in 0..hc {
-            let (t, u) = (col * hc + row, row * wc + col);
-            maps.prob[u] = prob[t * 2 + 1];
-            maps.reg[u * 4..u * 4 + 4].copy_from_slice(&reg[t * 4..t * 4 + 4]);
+/// Runs P-Net in ONNX Runtime (or on the server) on one pyramid level (`input`, ws×hs transposed) into
+/// `maps` (upright).
+fn run_pnet(model: &Model, input: &[f32], ws: usize, hs: usize, maps: &mut CellMaps) -> Result<(), RuntimeError> {
+    model.run(&[Input::new("input_1", &[1, ws, hs, 3], input)], |out| {
+        let reg_t = out.by_name("conv2d_4")?;
+        let prob_t = out.by_name("softmax")?;
+        let (rshape, reg, pshape, prob) = (reg_t.shape, reg_t.data, prob_t.shape, prob_t.data);
+        if rshape.len() != 4 || pshape.len() != 4 || rshape[1] != pshape[1] || rshape[2] != pshape[2] {
+            return Err(model.run_error(format!("unexpected P-Net output shapes {rshape:?} / {pshape:?}")));
         }
-    }
-    Ok(())
+        // Raw outputs are (1, W', H', k): index (col, row) = image (x, y) cell.
+        let (wc, hc) = (pshape[1] as usize, pshape[2] as usize);
+        if prob.len() < wc * hc * 2 || reg.len() < wc * hc * 4 {
+            return Err(model.run_error("P-Net returned too few values"));
+        }
+        maps.wc = wc;
+        maps.hc = hc;
+        maps.prob.resize(wc * hc, 0.0);
+        maps.reg.resize(wc * hc * 4, 0.0);
+        for col in 0..wc {
+            for row in 0..hc {
+                let (t, u) = (col * hc + row, row * wc + col);
+                maps.prob[u] = prob[t * 2 + 1];
+                maps.reg[u * 4..u * 4 + 4].copy_from_slice(&reg[t * 4..t * 4 + 4]);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Output `name` (`len` values per crop) of a native stage network's result for `n` crops.

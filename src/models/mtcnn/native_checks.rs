@@ -27,6 +27,7 @@ fn pnet_path() -> PathBuf {
     match resolve_model("mtcnn").unwrap() {
         ModelLocation::Dir(d) => d.join("pnet.onnx"),
         ModelLocation::File(f) => f,
+        ModelLocation::Served(_) => unreachable!("resolve_model finds files"),
     }
 }
 
