@@ -26,8 +26,13 @@ declare -A MTCNN_SHA256=(
   [onet.onnx]=d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52
 )
 
+# The test inference server (tests/triton.rs) needs Debian's own python3 with its shared libpython (a package of
+# its own): the tritonserver python-backend stub links it.
+SYSTEM_PYTHON=/usr/bin/python3
+system_python_version() { "$SYSTEM_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3.11; }
 APT_PACKAGES=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base
-  gstreamer1.0-plugins-good gstreamer1.0-tools python3 python3-venv)
+  gstreamer1.0-plugins-good gstreamer1.0-tools python3 python3-venv "libpython$(system_python_version)")
+TRITON_VENV="$DEPS/triton"
 
 say() { printf '\033[1m[ghost]\033[0m %s\n' "$*" >&2; }
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
@@ -38,7 +43,9 @@ system_packages_present() {
     command -v gst-inspect-1.0 >/dev/null &&
     gst-inspect-1.0 --exists videoconvert && gst-inspect-1.0 --exists pngenc &&
     gst-inspect-1.0 --exists vp8enc && gst-inspect-1.0 --exists webmmux &&
-    command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null
+    command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null &&
+    "$SYSTEM_PYTHON" -c 'import venv, ensurepip' 2>/dev/null &&
+    compgen -G "/usr/lib/*/libpython$(system_python_version).so.1.0" >/dev/null
 }
 
 ensure_system_packages() {
@@ -147,6 +154,28 @@ ensure_test_models() {
   echo "$want" >"$stamp"
 }
 
+# The test inference server: the tritonserver binary (2.51, python backend) of the nvidia-pytriton wheel, with
+# onnxruntime for the python-backend models, in a venv of Debian's python3 (plugin-data/tools/serve_triton.py).
+ensure_triton() {
+  local req="$ROOT/plugin-data/tools/requirements-triton.txt" stamp="$TRITON_VENV/.requirements.sha256" want stub
+  want="$(sha256_of "$req")-$(system_python_version)"
+  if [ -x "$TRITON_VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  say "creating the test inference server's virtualenv in .deps/triton (nvidia-pytriton: tritonserver 2.51)"
+  rm -rf "$TRITON_VENV"
+  "$SYSTEM_PYTHON" -m venv "$TRITON_VENV"
+  "$TRITON_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+  stub="$("$TRITON_VENV/bin/python" -c 'import pathlib, sys, pytriton
+print(pathlib.Path(pytriton.__file__).parent / "tritonserver/python_backend_stubs" / ("%d.%d" % sys.version_info[:2]) / "triton_python_backend_stub")')"
+  if ldd "$stub" | grep -q "not found"; then
+    say "the tritonserver python-backend stub misses libraries:"
+    ldd "$stub" | grep "not found" >&2
+    exit 1
+  fi
+  echo "$want" >"$stamp"
+}
+
 setup() {
   ensure_system_packages
   command -v cargo >/dev/null || { say "cargo not found: install the Rust toolchain (rustup) first"; exit 1; }
@@ -154,7 +183,9 @@ setup() {
   ensure_onnxruntime
   ensure_mtcnn
   ensure_test_models
+  ensure_triton
   export GHOST_ORT_LIBRARY="$ORT_LIB"
+  export GHOST_TRITON_PYTHON="$TRITON_VENV/bin/python"
   # The checkout's models: the built-in MTCNN (models/mtcnn, found by the name "mtcnn") and the test models.
   export GHOST_MODEL_PATH="$MODELS:$MODELS/test${GHOST_MODEL_PATH:+:$GHOST_MODEL_PATH}"
   export GST_PLUGIN_PATH="$ROOT/target/debug${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
@@ -183,7 +214,7 @@ case "$cmd" in
   env)
     setup >/dev/null
     printf 'export %s=%q\n' GHOST_ORT_LIBRARY "$GHOST_ORT_LIBRARY" GHOST_MODEL_PATH "$GHOST_MODEL_PATH" \
-      GST_PLUGIN_PATH "$GST_PLUGIN_PATH"
+      GST_PLUGIN_PATH "$GST_PLUGIN_PATH" GHOST_TRITON_PYTHON "$GHOST_TRITON_PYTHON"
     ;;
   *)
     echo "usage: $0 demo | test | setup | env" >&2

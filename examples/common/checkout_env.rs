@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-/// Sets `GHOST_ORT_LIBRARY` and `GHOST_MODEL_PATH` to the checkout's set-up where they are unset.
+/// Sets `GHOST_ORT_LIBRARY`, `GHOST_MODEL_PATH` and `GHOST_TRITON_PYTHON` (the test inference server's
+/// interpreter) to the checkout's set-up where they are unset.
 /// Call before anything starts threads that read the environment.
 pub fn default_environment() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -15,5 +16,8 @@ pub fn default_environment() {
     if std::env::var_os("GHOST_MODEL_PATH").is_none() {
         let dirs = [root.join("models"), root.join("models/test")];
         std::env::set_var("GHOST_MODEL_PATH", std::env::join_paths(dirs).unwrap());
+    }
+    if std::env::var_os("GHOST_TRITON_PYTHON").is_none() {
+        std::env::set_var("GHOST_TRITON_PYTHON", root.join(".deps/triton/bin/python"));
     }
 }

@@ -7,6 +7,8 @@
 #[path = "../../examples/common/checkout_env.rs"]
 mod checkout_env;
 pub mod synthetic;
+#[path = "../../examples/common/triton_server.rs"]
+pub mod triton_server;
 
 pub use checkout_env::default_environment;
 
