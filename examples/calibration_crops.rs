@@ -238,7 +238,7 @@ pub fn run(args: &Args) -> Result<Vec<PathBuf>> {
     );
     let mut written = Vec::new();
     for path in &photos {
-        let photo = load_photo(path, PhotoKind::Source)?;
+        let photo = load_photo(path, PhotoKind::Source)?.image;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("photo").to_string();
         let stem = path.file_stem().and_then(|n| n.to_str()).unwrap_or("photo").to_string();
         let mut views = vec![(false, photo)];

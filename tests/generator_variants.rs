@@ -73,9 +73,9 @@ fn int8_and_fp16_match_fp32_on_a_held_out_crop() {
     let refs: Vec<&RgbImage> = crops.iter().collect();
     let (id_a, id_b) = (identity(1), identity(2));
     let fp32 = open(FP32);
-    let want = fp32.swap(&refs, &id_a).unwrap();
+    let want: Vec<RgbImage> = fp32.swap(&refs, &id_a).unwrap().into_iter().map(Option::unwrap).collect();
     // How much the identity alone moves the output: the yardstick a broken variant would miss.
-    let other = fp32.swap(&refs, &id_b).unwrap();
+    let other: Vec<RgbImage> = fp32.swap(&refs, &id_b).unwrap().into_iter().map(Option::unwrap).collect();
     let (_, _, identity_effect, _) = difference(&want[0], &other[0]);
     assert!(identity_effect > 4.0, "the identity changes the fp32 output by {identity_effect:.2} levels on average");
     for (name, min_psnr, max_abs, max_mean, max_far) in
@@ -83,7 +83,7 @@ fn int8_and_fp16_match_fp32_on_a_held_out_crop() {
     {
         let gen = open(name);
         assert!(gen.batched, "{name} keeps the dynamic batch");
-        let got = gen.swap(&refs, &id_a).unwrap();
+        let got: Vec<RgbImage> = gen.swap(&refs, &id_a).unwrap().into_iter().map(Option::unwrap).collect();
         for (k, (g, w)) in got.iter().zip(&want).enumerate() {
             let (psnr, max, mean, far) = difference(g, w);
             eprintln!(

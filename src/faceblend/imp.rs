@@ -9,7 +9,8 @@ use gst_base::subclass::prelude::*;
 
 use crate::blend::{BlendConfig, Blender, ColorCorrect, MaskMode, MissingMaskModel, Skip};
 use crate::common::{
-    log_property_change, optional_string, packed_frame_mut, rgb_pad_templates, ElementError, ModelProps,
+    log_property_change, map_frame_mut, optional_string, rgb_pad_templates, warn_unreadable_frame, ElementError,
+    ModelProps,
 };
 use crate::meta::FacesMeta;
 use crate::models::landmark106::Landmarker;
@@ -79,6 +80,8 @@ impl Settings {
 struct State {
     blender: Blender,
     info: Option<gst_video::VideoInfo>,
+    /// A frame could not be mapped as its caps say; warned once per stream.
+    warned_frame: bool,
 }
 
 #[derive(Default)]
@@ -247,7 +250,8 @@ impl BaseTransformImpl for FaceBlend {
         settings
             .config(landmarker.is_some(), parser.is_some())
             .map_err(|e| ElementError::Settings(e.to_string()).to_error_message())?;
-        *self.state.lock().unwrap() = Some(State { blender: Blender::new(landmarker, parser), info: None });
+        *self.state.lock().unwrap() =
+            Some(State { blender: Blender::new(landmarker, parser), info: None, warned_frame: false });
         Ok(())
     }
 
@@ -282,36 +286,51 @@ impl BaseTransformImpl for FaceBlend {
         };
         let work = inbuf.meta::<FacesMeta>().is_some_and(|m| {
             let faces = &m.faces().faces;
-            (debug && !faces.is_empty()) || (opacity > 0.0 && faces.iter().any(|f| f.swap.is_some()))
+            (debug && !faces.is_empty())
+                || (opacity > 0.0 && faces.iter().any(|f| f.swap.as_ref().is_some_and(|s| !s.applied)))
         });
         self.obj().set_passthrough(!work);
     }
 
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let Some(faces) = FacesMeta::from_buffer(buffer) else { return Ok(gst::FlowSuccess::Ok) };
+        let Some(mut faces) = FacesMeta::from_buffer(buffer) else { return Ok(gst::FlowSuccess::Ok) };
         let settings = self.settings.lock().unwrap().clone();
         let mut state_guard = self.state.lock().unwrap();
         let state = state_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        // set_property refuses masks whose model is not loaded, so this holds while running.
         let cfg = settings.config(state.blender.landmarker.is_some(), state.blender.parser.is_some()).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", e));
             gst::FlowError::Error
         })?;
-        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).map_err(|_| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("could not map the video frame writable"));
-            gst::FlowError::Error
-        })?;
-        let mut packed = packed_frame_mut(&mut frame).ok_or(gst::FlowError::NotNegotiated)?;
-        let report = state.blender.process(&mut packed, &faces.faces, &cfg).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("blending failed: {}", e));
-            gst::FlowError::Error
-        })?;
+        let report = {
+            let mut mapped = match map_frame_mut(buffer, &info) {
+                Ok(mapped) => mapped,
+                Err(e) => {
+                    warn_unreadable_frame(self.obj().upcast_ref(), &mut state.warned_frame, &e);
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+            };
+            state.blender.process(&mut mapped.frame_mut(), &faces.faces, &cfg).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("blending failed: {}", e));
+                gst::FlowError::Error
+            })?
+        };
         for (i, why) in &report.skipped {
             if *why != Skip::NoSwap {
                 gst::debug!(CAT, imp = self, "face {i} skipped: {why:?}");
             }
         }
         gst::trace!(CAT, imp = self, "{} faces blended", report.blended);
+        if !cfg.debug && report.blended > 0 {
+            // A second ghostfaceblend downstream must not paste the same swap again.
+            for &i in &report.pasted {
+                if let Some(swap) = faces.faces[i].swap.as_mut() {
+                    swap.applied = true;
+                }
+            }
+            FacesMeta::set(buffer, faces);
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 }

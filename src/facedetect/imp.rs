@@ -7,7 +7,9 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::{log_property_change, optional_string, packed_frame, rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{
+    log_property_change, map_frame, optional_string, rgb_pad_templates, warn_unreadable_frame, ElementError, ModelProps,
+};
 use crate::message::FacesMessage;
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
 use crate::models::detector::{Detection, Detector, DetectorParams};
@@ -62,6 +64,8 @@ struct State {
     detector: Detector,
     info: Option<gst_video::VideoInfo>,
     frames_seen: u64,
+    /// A frame could not be read (its geometry lies); warned once per stream.
+    warned_frame: bool,
 }
 
 #[derive(Default)]
@@ -247,7 +251,7 @@ impl BaseTransformImpl for FaceDetect {
             detector.backend_note().map(|n| format!("; {n}")).unwrap_or_default()
         );
         *self.runs.lock().unwrap() = 0;
-        *self.state.lock().unwrap() = Some(State { detector, info: None, frames_seen: 0 });
+        *self.state.lock().unwrap() = Some(State { detector, info: None, frames_seen: 0, warned_frame: false });
         Ok(())
     }
 
@@ -281,21 +285,25 @@ impl BaseTransformImpl for FaceDetect {
         let state = state_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
 
-        let run_now = state.frames_seen % settings.interval.max(1) as u64 == 0;
+        let mut run_now = state.frames_seen % settings.interval.max(1) as u64 == 0;
         state.frames_seen += 1;
         let mut faces = Vec::new();
         if run_now {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buffer, &info).map_err(|_| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("could not map the video frame"));
-                gst::FlowError::Error
-            })?;
-            let packed = packed_frame(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-            let detections = state.detector.detect(&packed, &settings.params).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("face detection failed: {}", e));
-                gst::FlowError::Error
-            })?;
-            *self.runs.lock().unwrap() += 1;
-            faces = select_faces(detections, settings.max_faces);
+            match map_frame(buffer, &info) {
+                Ok(mapped) => {
+                    let detections = state.detector.detect(&mapped.frame(), &settings.params).map_err(|e| {
+                        gst::element_imp_error!(self, gst::StreamError::Failed, ("face detection failed: {}", e));
+                        gst::FlowError::Error
+                    })?;
+                    *self.runs.lock().unwrap() += 1;
+                    faces = select_faces(detections, settings.max_faces);
+                }
+                Err(e) => {
+                    // Not looked at: the tracker predicts this frame as one the detector skipped.
+                    warn_unreadable_frame(self.obj().upcast_ref(), &mut state.warned_frame, &e);
+                    run_now = false;
+                }
+            }
         }
         drop(state_guard);
 

@@ -8,7 +8,7 @@ use gst_base::subclass::prelude::*;
 
 use super::FamilyProp;
 use crate::common::{log_property_change, optional_string, rgb_pad_templates, ElementError, ModelProps};
-use crate::meta::{FacesMeta, SwapResult};
+use crate::meta::FacesMeta;
 use crate::models::enhancer::{EnhanceJob, Enhancer};
 use crate::models::resolve_model;
 
@@ -178,8 +178,10 @@ impl BaseTransformImpl for FaceEnhance {
             return Ok(gst::FlowSuccess::Ok);
         };
         let blend = self.settings.lock().unwrap().blend as f32;
-        let chosen: Vec<usize> =
-            (0..frame_faces.faces.len()).filter(|&i| frame_faces.faces[i].swap.is_some()).collect();
+        // A swap already pasted into the frame (a ghostfaceblend upstream) is not enhanced again.
+        let chosen: Vec<usize> = (0..frame_faces.faces.len())
+            .filter(|&i| frame_faces.faces[i].swap.as_ref().is_some_and(|s| !s.applied))
+            .collect();
         if chosen.is_empty() || blend <= 0.0 {
             return Ok(gst::FlowSuccess::Ok);
         }
@@ -199,7 +201,11 @@ impl BaseTransformImpl for FaceEnhance {
         };
         drop(guard);
         for (&i, (crop, frame_to_crop)) in chosen.iter().zip(results) {
-            frame_faces.faces[i].swap = Some(SwapResult { crop: Arc::new(crop), frame_to_crop });
+            // The swap's age and applied flag stay as they were: only its pixels and geometry change.
+            if let Some(swap) = frame_faces.faces[i].swap.as_mut() {
+                swap.crop = Arc::new(crop);
+                swap.frame_to_crop = frame_to_crop;
+            }
         }
         gst::trace!(CAT, imp = self, "enhanced {} faces", chosen.len());
         FacesMeta::set(buffer, frame_faces);

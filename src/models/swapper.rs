@@ -16,6 +16,7 @@ use crate::vision::{MaskF32, RgbImage};
 
 const PLANE: usize = GENERATOR_SIZE * GENERATOR_SIZE;
 
+#[derive(Clone)]
 pub struct GhostGenerator {
     session: Arc<ModelSession>,
     target_name: String,
@@ -59,8 +60,9 @@ impl GhostGenerator {
         })
     }
 
-    /// Swaps the identity into each 256 crop; one run for all crops when the batch is dynamic.
-    pub fn swap(&self, crops: &[&RgbImage], identity: &[f32]) -> Result<Vec<RgbImage>, RuntimeError> {
+    /// Swaps the identity into each 256 crop; one run for all crops when the batch is dynamic. A face
+    /// whose output is not finite (a broken model or identity) is `None`: never pasted.
+    pub fn swap(&self, crops: &[&RgbImage], identity: &[f32]) -> Result<Vec<Option<RgbImage>>, RuntimeError> {
         let mut out = Vec::with_capacity(crops.len());
         let chunk = if self.batched { crops.len().max(1) } else { 1 };
         let mut target = Vec::new();
@@ -86,7 +88,7 @@ impl GhostGenerator {
             if y.len() != n * 3 * PLANE {
                 return Err(session.model_error(format!("expected {n}x3x256x256 outputs, got {} values", y.len())));
             }
-            out.extend(y.chunks_exact(3 * PLANE).map(generator_output));
+            out.extend(y.chunks_exact(3 * PLANE).map(|y| y.iter().all(|v| v.is_finite()).then(|| generator_output(y))));
         }
         Ok(out)
     }

@@ -11,7 +11,7 @@ mod session;
 
 pub use contract::{Dim, TensorSig, TensorSpec};
 pub use library::{candidate_libraries, environment, LibraryCandidate, LIB_VERSIONED};
-pub use session::{load_session, ModelSession, SessionOptions};
+pub use session::{load_session, take_fallbacks, ModelSession, SessionOptions};
 
 use gst::glib;
 
