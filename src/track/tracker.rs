@@ -756,4 +756,93 @@ mod tests {
         let out = t.push(frame(&[det(0.0, 0.0, 50.0)])).unwrap();
         assert_eq!(out[0].track_id, 2);
     }
+
+    /// A face moving with constant acceleration while zooming and turning at constant rates.
+    fn accelerating(i: usize) -> Detection {
+        let t = i as f32;
+        let (cx, cy) = (200.0 + 0.5 * t + 0.02 * t * t, 150.0 - 0.01 * t * t);
+        let (s, th) = (1.0 + 0.004 * t, 0.003 * t);
+        let (a, b) = (s * th.cos(), s * th.sin());
+        let base = det(-50.0, -50.0, 100.0).keypoints;
+        Detection {
+            bbox: [cx - 50.0 * s, cy - 50.0 * s, cx + 50.0 * s, cy + 50.0 * s],
+            keypoints: base.map(|[x, y]| [cx + a * x - b * y, cy + b * x + a * y]),
+        }
+    }
+
+    #[test]
+    fn keypoints_follow_an_accelerating_zooming_turning_face_without_lag() {
+        // Noise-free detections: after the start-up the causal output sits on them (the
+        // centroid and the similarity are constant-acceleration filters, the template exact).
+        let mut t = Tracker::new(TrackerParams::default());
+        for i in 0..120 {
+            let d = accelerating(i);
+            let out = t.push(frame(&[d])).unwrap();
+            if i >= 60 {
+                for (p, q) in out[0].keypoints.iter().zip(&d.keypoints) {
+                    let e = (p[0] - q[0]).hypot(p[1] - q[1]);
+                    assert!(e < 0.05, "frame {i}: {p:?} vs {q:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_still_face_is_smoothed_harder_than_a_moving_one() {
+        // ±1 px of alternating keypoint noise on a face moving at `speed` px per frame: how far
+        // the output swings about the true keypoint once settled.
+        let swing = |speed: f32| {
+            let mut t = Tracker::new(TrackerParams::default());
+            let mut swing = 0.0f32;
+            for i in 0..100 {
+                let x = 100.0 + speed * i as f32;
+                let mut d = det(x, 100.0, 100.0);
+                let n = if i % 2 == 0 { 1.0 } else { -1.0 };
+                d.keypoints.iter_mut().for_each(|p| p[0] += n);
+                let out = t.push(frame(&[d])).unwrap();
+                if i >= 50 {
+                    swing = swing.max((out[0].keypoints[0][0] - (x + 30.0)).abs());
+                }
+            }
+            swing
+        };
+        let (still, moving) = (swing(0.0), swing(6.0));
+        assert!(still < 0.2, "still: {still}");
+        // The motion noise grows with the speed (less lag, less smoothing).
+        assert!(moving > 1.5 * still, "still {still}, moving {moving}");
+    }
+
+    #[test]
+    fn one_euro_method_keeps_ids_and_moves_on_through_misses() {
+        let mut t = Tracker::new(TrackerParams { method: Method::OneEuro, ..Default::default() });
+        let mut last = 0.0;
+        for i in 0..40 {
+            let x = 3.0 * i as f32;
+            let dets = if (30..34).contains(&i) { vec![] } else { vec![det(x, 0.0, 100.0)] };
+            let out = t.push(frame(&dets)).unwrap();
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].track_id, 1);
+            assert_eq!(out[0].predicted, (30..34).contains(&i), "frame {i}");
+            let k = out[0].keypoints[0][0];
+            if (30..34).contains(&i) {
+                // Moving on at the filtered speed (3 px per frame), not frozen.
+                assert!((k - last - 3.0).abs() < 0.3, "frame {i}: {k} after {last}");
+            }
+            last = k;
+        }
+    }
+
+    #[test]
+    fn one_euro_cutoffs_follow_the_frame_rate() {
+        // The same measurements at 60 Hz instead of 30: each step is half as long, so the
+        // low-pass moves less towards a step in the input.
+        let step = |rate: f64| {
+            let mut t = Tracker::new(TrackerParams { method: Method::OneEuro, ..Default::default() });
+            t.set_frame_rate(rate);
+            t.push(frame(&[det(0.0, 0.0, 100.0)]));
+            t.push(frame(&[det(10.0, 0.0, 100.0)])).unwrap()[0].keypoints[0][0] - 30.0
+        };
+        let (at30, at60) = (step(30.0), step(60.0));
+        assert!(at30 > 0.0 && at60 > 0.0 && at60 < at30, "{at30} {at60}");
+    }
 }
