@@ -12,7 +12,6 @@
 //! `KalmanTuning` and `OneEuroParams`), e.g. `--kalman centroid_q=0.004 --one-euro beta=2`.
 
 #[path = "../tests/common/synthetic.rs"]
-#[allow(dead_code)]
 mod synthetic;
 
 use std::path::PathBuf;

@@ -49,7 +49,7 @@ fn inverse<const N: usize>(a: &[[f64; N]; N]) -> Option<[[f64; N]; N]> {
     let scale = a.iter().flatten().fold(0.0f64, |s, v| s.max(v.abs()));
     for c in 0..N {
         let pivot = (c..N).max_by(|&i, &j| m[i][c].abs().total_cmp(&m[j][c].abs()))?;
-        if !(m[pivot][c].abs() > 1e-14 * scale) {
+        if m[pivot][c].is_nan() || m[pivot][c].abs() <= 1e-14 * scale {
             return None;
         }
         m.swap(c, pivot);
@@ -114,7 +114,7 @@ impl<const N: usize> Kf<N> {
     /// non-finite one is ignored.
     pub fn update(&mut self, z: f64, r_std: f64) {
         let s = self.p[0][0] + r_std * r_std;
-        if !(s > 0.0) || !z.is_finite() {
+        if s.is_nan() || s <= 0.0 || !z.is_finite() {
             return;
         }
         let k: [f64; N] = std::array::from_fn(|i| self.p[i][0] / s);

@@ -24,7 +24,7 @@ pub fn offsets(p: &Points) -> Points {
 /// `(α, β)` minimising `Σ |o_k - [[α, -β], [β, α]] m_k|²` (least squares; `m` centred).
 pub fn fit(m: &Points, o: &Points) -> (f64, f64) {
     let norm: f64 = m.iter().map(|p| p[0] * p[0] + p[1] * p[1]).sum();
-    if !(norm > 0.0) {
+    if norm.is_nan() || norm <= 0.0 {
         return (0.0, 0.0);
     }
     let a: f64 = m.iter().zip(o).map(|(m, o)| m[0] * o[0] + m[1] * o[1]).sum();
@@ -75,7 +75,7 @@ impl Template {
     /// the first template (so the template cannot take over the similarity's scale or roll).
     pub fn adapt(&mut self, keypoints: &Points, alpha: f64, beta: f64, rate: f64) {
         let det = alpha * alpha + beta * beta;
-        if !(det > 1e-12) || rate <= 0.0 {
+        if det.is_nan() || det <= 1e-12 || rate <= 0.0 {
             return;
         }
         // The inverse similarity: [[α, β], [-β, α]] / (α² + β²).

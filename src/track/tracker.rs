@@ -716,8 +716,8 @@ mod tests {
             reported.extend(t.push(frame(&dets)));
         }
         reported.extend(t.drain());
-        for i in 20..23 {
-            let f = &reported[i][0];
+        for (i, faces) in reported.iter().enumerate().take(23).skip(20) {
+            let f = &faces[0];
             assert!(f.predicted);
             assert!((f.bbox[0] - 3.0 * i as f32).abs() < 0.5, "frame {i}: {:?}", f.bbox);
         }
