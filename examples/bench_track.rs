@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Tracking accuracy on rendered clips with exact ground truth:
 //! `cargo run --release --example bench_track` (the dev profile is optimised too).
 //!
@@ -11,6 +12,8 @@
 //! `--kalman key=value,...` and `--one-euro key=value,...` override the tuning (see
 //! `KalmanTuning` and `OneEuroParams`), e.g. `--kalman centroid_q=0.004 --one-euro beta=2`.
 
+#[path = "common/checkout_env.rs"]
+mod checkout_env;
 #[path = "../tests/common/synthetic.rs"]
 mod synthetic;
 
@@ -171,6 +174,7 @@ fn track(params: &TrackerParams, detections: &[Vec<Detection>]) -> Vec<Option<Kp
 }
 
 fn main() {
+    checkout_env::default_environment();
     let args = Args::parse();
     let base = tuned(&args);
     let motions: Vec<Motion> = if args.motions.is_empty() {

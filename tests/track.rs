@@ -116,7 +116,9 @@ fn lookahead_holds_n_buffers_and_drains_them_on_eos() {
 
 #[test]
 fn latency_query_adds_n_frame_durations_for_every_method() {
-    for (method, lookahead) in [("kalman", 0u64), ("kalman", 2), ("kalman", 5), ("ghost", 2), ("ghost", 3), ("one-euro", 0)] {
+    for (method, lookahead) in
+        [("kalman", 0u64), ("kalman", 2), ("kalman", 5), ("ghost", 2), ("ghost", 3), ("one-euro", 0)]
+    {
         let mut h = harness_str(&[("method", method), ("lookahead", &lookahead.to_string())]);
         h.set_upstream_latency(gst::ClockTime::from_mseconds(10));
         // Caps (and so the frame rate) are known once the stream started.

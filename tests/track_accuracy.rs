@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Accuracy of the tracker on rendered clips with exact ground truth (no GStreamer): a photo's
 //! face moving along known paths (still, slow, fast, accelerating, zoom-rotate, mixed; see
 //! `common::synthetic::Clip`), seen through a detector stand-in with MTCNN's kind of error

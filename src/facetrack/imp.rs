@@ -373,7 +373,7 @@ impl ObjectImpl for FaceTrack {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let d = Settings::default();
             vec![
-                glib::ParamSpecEnum::builder_with_default("method", d.method)
+                glib::ParamSpecEnum::builder_with_default("method", DEFAULT_METHOD)
                     .nick("Smoothing method")
                     .blurb("kalman: Kalman filter of the box, the keypoints' centroid (constant acceleration) and their zoom and roll against a slowly learnt shape template, the motion noise growing with the face's speed (smooth when still, little lag when moving); with lookahead, a fixed-lag RTS smoother. one-euro: the One Euro filter (Casiez et al. 2012) on the same coordinates, causal only (lookahead=0): a little smoother on still faces, but on moving ones about twice kalman's jitter at more error (README, Tracking). ghost: GHOST's reference rule, a centred ±2-frame keypoint mean reset on a jump over 5 px (needs lookahead >= 2)")
                     .mutable_ready()
@@ -429,7 +429,7 @@ impl ObjectImpl for FaceTrack {
                     .blurb("method=one-euro: cutoff frequency (Hz) for a still face; lower smooths still faces more and lags more when they start moving")
                     .minimum(0.001)
                     .maximum(1000.0)
-                    .default_value(d.min_cutoff)
+                    .default_value(DEFAULT_MIN_CUTOFF)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("beta")
@@ -437,7 +437,7 @@ impl ObjectImpl for FaceTrack {
                     .blurb("method=one-euro: how fast the cutoff rises with the speed, Hz per (face height per second); higher lags less behind moving faces and smooths them less. Speeds count in face heights, so the default suits any resolution")
                     .minimum(0.0)
                     .maximum(100000.0)
-                    .default_value(d.beta)
+                    .default_value(DEFAULT_BETA)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("d-cutoff")
@@ -445,7 +445,7 @@ impl ObjectImpl for FaceTrack {
                     .blurb("method=one-euro: cutoff frequency (Hz) of the low-pass filter on the speed")
                     .minimum(0.001)
                     .maximum(1000.0)
-                    .default_value(d.d_cutoff)
+                    .default_value(DEFAULT_D_CUTOFF)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
@@ -541,10 +541,10 @@ impl ElementImpl for FaceTrack {
                 gst::element_imp_error!(
                     self,
                     gst::LibraryError::Settings,
-                    [
+                    (
                         "method=one-euro is a causal filter and does not use lookahead; set lookahead=0 (or method=kalman to smooth with lookahead); got lookahead={}",
                         settings.lookahead
-                    ]
+                    )
                 );
                 return Err(gst::StateChangeError);
             }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Kalman filtering of one coordinate at a time: a polynomial motion model of order `N - 1`
 //! (`N = 2`: position and velocity, constant velocity; `N = 3`: with acceleration, constant
 //! acceleration), measured in its position only.

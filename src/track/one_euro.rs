@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The One Euro filter (Casiez, Roussel, Vogel: "1€ Filter: A Simple Speed-based Low-pass Filter
 //! for Noisy Input in Interactive Systems", CHI 2012), one coordinate at a time.
 //!

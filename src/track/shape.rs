@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The five keypoints as a rigid shape: centroid + similarity (scale, rotation) × template.
 //!
 //! Offsets of the keypoints from their centroid change with the face's scale and roll (fast)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Tracks: association of detections to tracks, lifecycle, and the per-frame output (causal, or
 //! delayed by `lookahead` frames and smoothed).
 //!
@@ -141,7 +142,7 @@ pub enum Method {
     Kalman,
     /// One Euro filter on every coordinate (causal: the element refuses it with lookahead).
     OneEuro,
-    /// GHOST's reference rule (GHOST-FACTS §3) on the measured keypoints (needs lookahead ≥ 2);
+    /// GHOST's reference rule (docs/reference.md#ghosts-rule) on the measured keypoints (needs lookahead ≥ 2);
     /// boxes as detected; frames without a detection are Kalman predictions.
     Ghost,
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Synthetic face video with ground truth, and detector stand-ins.
 //!
 //! The clips ([`Clip`]): the face of a photo from `tests/data` (both public-domain White House
