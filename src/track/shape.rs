@@ -76,7 +76,8 @@ impl Template {
     /// the first template (so the template cannot take over the similarity's scale or roll).
     pub fn adapt(&mut self, keypoints: &Points, alpha: f64, beta: f64, rate: f64) {
         let det = alpha * alpha + beta * beta;
-        if det.is_nan() || det <= 1e-12 || rate <= 0.0 {
+        let finite = keypoints.iter().flatten().all(|v| v.is_finite());
+        if !finite || det.is_nan() || det <= 1e-12 || rate <= 0.0 {
             return;
         }
         // The inverse similarity: [[α, β], [-β, α]] / (α² + β²).
@@ -172,5 +173,15 @@ mod tests {
         let residual: f64 =
             apply(&target.m, a, b).iter().zip(&t.m).map(|(p, q)| (p[0] - q[0]).hypot(p[1] - q[1])).sum();
         assert!(residual < 1e-6, "the new shape: {residual}");
+    }
+
+    #[test]
+    fn a_measurement_with_nan_leaves_the_template_alone() {
+        let (mut t, alpha) = Template::new(&FACE);
+        let before = t.m;
+        let mut bad = FACE;
+        bad[2][0] = f64::NAN;
+        t.adapt(&bad, alpha, 0.0, 0.5);
+        assert_eq!(t.m, before);
     }
 }

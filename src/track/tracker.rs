@@ -846,4 +846,18 @@ mod tests {
         let (at30, at60) = (step(30.0), step(60.0));
         assert!(at30 > 0.0 && at60 > 0.0 && at60 < at30, "{at30} {at60}");
     }
+
+    #[test]
+    fn a_detection_with_a_nan_keypoint_does_not_poison_the_track() {
+        let mut t = Tracker::new(TrackerParams::default());
+        for i in 0..20 {
+            let mut d = det(2.0 * i as f32, 0.0, 100.0);
+            if i == 10 {
+                d.keypoints[2][1] = f32::NAN;
+            }
+            let out = t.push(frame(&[d])).unwrap();
+            assert_eq!(out[0].track_id, 1);
+            assert!(out[0].keypoints.iter().flatten().all(|v| v.is_finite()), "frame {i}: {:?}", out[0].keypoints);
+        }
+    }
 }
