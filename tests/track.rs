@@ -17,7 +17,21 @@ fn harness(props: &[(&str, &dyn ToValue)]) -> Harness {
     for (name, value) in props {
         track.set_property_from_value(name, &value.to_value());
     }
-    let mut h = Harness::with_element(&track, Some("sink"), Some("src"));
+    started(&track)
+}
+
+/// The same with properties given as strings (`gst-launch` style; enums by nick).
+fn harness_str(props: &[(&str, &str)]) -> Harness {
+    common::init();
+    let track = gst::ElementFactory::make("ghostfacetrack").build().unwrap();
+    for (name, value) in props {
+        track.set_property_from_str(name, value);
+    }
+    started(&track)
+}
+
+fn started(track: &gst::Element) -> Harness {
+    let mut h = Harness::with_element(track, Some("sink"), Some("src"));
     h.set_src_caps_str(&format!("video/x-raw,format=RGB,width=64,height=48,framerate={FPS}/1"));
     h
 }
@@ -101,15 +115,47 @@ fn lookahead_holds_n_buffers_and_drains_them_on_eos() {
 }
 
 #[test]
-fn latency_query_adds_n_frame_durations() {
-    for lookahead in [0u32, 2, 5] {
-        let mut h = harness(&[("lookahead", &lookahead)]);
+fn latency_query_adds_n_frame_durations_for_every_method() {
+    for (method, lookahead) in
+        [("kalman", 0u64), ("kalman", 2), ("kalman", 5), ("ghost", 2), ("ghost", 3), ("one-euro", 0)]
+    {
+        let mut h = harness_str(&[("method", method), ("lookahead", &lookahead.to_string())]);
         h.set_upstream_latency(gst::ClockTime::from_mseconds(10));
         // Caps (and so the frame rate) are known once the stream started.
         h.push(frame(0, Some(vec![face_at(10.0)]))).unwrap();
-        let expected = gst::ClockTime::from_mseconds(10) + frame_time(lookahead as u64);
-        assert_eq!(h.query_latency(), Some(expected), "lookahead {lookahead} at {FPS} fps");
+        let expected = gst::ClockTime::from_mseconds(10) + frame_time(lookahead);
+        assert_eq!(h.query_latency(), Some(expected), "method={method} lookahead={lookahead} at {FPS} fps");
     }
+}
+
+#[test]
+fn one_euro_tracks_through_a_dropout() {
+    let mut h = harness_str(&[("method", "one-euro"), ("min-cutoff", "0.5"), ("beta", "50"), ("d-cutoff", "2")]);
+    assert_eq!(h.element().unwrap().property::<f64>("beta"), 50.0);
+    for i in 0..30u64 {
+        let faces = if (12..20).contains(&i) { vec![] } else { vec![face_at(i as f32)] };
+        let b = h.push_and_pull(frame(i, Some(faces))).expect("a buffer per input buffer");
+        let f = &FacesMeta::from_buffer(&b).expect("face meta").faces[0];
+        assert_eq!(f.track_id, 1, "frame {i}: the id survives the 8-frame dropout");
+        assert_eq!(f.predicted, (12..20).contains(&i), "frame {i}");
+        // Moving at 1 px/frame: the filter stays near the path through the gap and after it.
+        assert!((f.bbox[0] - i as f32).abs() < 3.0, "frame {i}: {:?}", f.bbox);
+    }
+}
+
+#[test]
+fn one_euro_with_lookahead_is_refused() {
+    common::init();
+    let track = gst::ElementFactory::make("ghostfacetrack")
+        .property_from_str("method", "one-euro")
+        .property("lookahead", 2u32)
+        .build()
+        .unwrap();
+    assert!(track.set_state(gst::State::Paused).is_err());
+    let _ = track.set_state(gst::State::Null);
+    let ok = gst::ElementFactory::make("ghostfacetrack").property_from_str("method", "one-euro").build().unwrap();
+    assert!(ok.set_state(gst::State::Paused).is_ok());
+    let _ = ok.set_state(gst::State::Null);
 }
 
 #[test]
