@@ -243,18 +243,31 @@ pub fn map_frame_mut<'a>(
     Ok(MappedFrame { map, offset, stride, width, height, layout })
 }
 
-/// Posts a WARNING the first time a stream's frame cannot be read (`warned` is the element's flag,
-/// reset when the stream restarts); the caller passes the frame on untouched.
-pub fn warn_unreadable_frame(element: &gst::Element, warned: &mut bool, error: &FrameError) {
-    if !*warned {
-        *warned = true;
-        gst::element_warning!(
-            element,
-            gst::StreamError::Format,
-            ("frame passed through untouched: {}", error),
-            ["later frames with the same problem pass through without another warning"]
-        );
-    }
+/// Posts the WARNING for frames without face meta (the element leaves them untouched); `upstream` is
+/// the chain that should come before this element. Post it once per run, without holding a lock
+/// that `set_property` takes (a bus sync handler may call it).
+pub fn warn_no_face_meta(element: &gst::Element, upstream: &str) {
+    gst::element_warning!(
+        element,
+        gst::CoreError::Pad,
+        ("frames arrive without face meta: they pass through untouched"),
+        [
+            "put {} before it, and keep elements that drop buffer meta (videoflip, videocrop, videobox) out of \
+          the chain",
+            upstream
+        ]
+    );
+}
+
+/// Posts the WARNING for a frame that cannot be read (passed on untouched); once per run, without
+/// holding a lock that `set_property` takes.
+pub fn warn_unreadable_frame(element: &gst::Element, error: &FrameError) {
+    gst::element_warning!(
+        element,
+        gst::StreamError::Format,
+        ("frame passed through untouched: {}", error),
+        ["later frames with the same problem pass through without another warning"]
+    );
 }
 
 const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;

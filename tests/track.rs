@@ -90,21 +90,27 @@ fn ids_are_assigned_and_a_dropout_is_filled_with_predicted_faces() {
 #[test]
 fn lookahead_holds_n_buffers_and_drains_them_on_eos() {
     let mut h = harness(&[("lookahead", &3u32)]);
-    for i in 0..3u64 {
-        h.push(frame(i, Some(vec![face_at(10.0)]))).unwrap();
-    }
-    assert_eq!(h.buffers_received(), 0, "three buffers are held");
-    h.push(frame(3, Some(vec![face_at(10.0)]))).unwrap();
-    assert_eq!(h.buffers_received(), 1, "the fourth buffer releases the first");
+    // The stream's first frame leaves at once (so that a sink behind can preroll), the later ones
+    // wait for three more.
+    h.push(frame(0, Some(vec![face_at(10.0)]))).unwrap();
+    assert_eq!(h.buffers_received(), 1, "the first frame leaves at once");
     let first = h.pull().unwrap();
     assert_eq!(first.pts(), Some(gst::ClockTime::ZERO));
-    h.push(frame(4, None)).unwrap();
+    for i in 1..4u64 {
+        h.push(frame(i, Some(vec![face_at(10.0)]))).unwrap();
+    }
+    assert_eq!(h.buffers_received(), 1, "frames 1..=3 are held");
+    h.push(frame(4, Some(vec![face_at(10.0)]))).unwrap();
+    assert_eq!(h.buffers_received(), 2, "the fifth frame releases the second");
+    let second = h.pull().unwrap();
+    assert_eq!(second.pts(), Some(frame_time(1)));
+    h.push(frame(5, None)).unwrap();
     assert!(h.push_event(gst::event::Eos::new()));
-    let mut pts = vec![first.pts().unwrap()];
+    let mut pts = vec![first.pts().unwrap(), second.pts().unwrap()];
     for _ in 0..4 {
         let b = h.pull().expect("drained on EOS");
         pts.push(b.pts().unwrap());
-        if b.pts() == Some(frame_time(4)) {
+        if b.pts() == Some(frame_time(5)) {
             assert!(FacesMeta::from_buffer(&b).is_none(), "buffer without meta stays without");
         } else {
             assert_eq!(FacesMeta::from_buffer(&b).unwrap().faces[0].track_id, 1);
@@ -112,6 +118,26 @@ fn lookahead_holds_n_buffers_and_drains_them_on_eos() {
     }
     assert!(pts.windows(2).all(|w| w[0] < w[1]), "in order: {pts:?}");
     assert!(h.try_pull().is_none(), "nothing more than was pushed");
+}
+
+#[test]
+fn a_tee_with_a_long_lookahead_on_one_branch_prerolls_and_finishes() {
+    common::init();
+    // Each branch has a default queue, which holds 1 s (30 frames): fewer than the 60 frames held back.
+    // Before the first frame left at once, this never prerolled.
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=150 ! video/x-raw,format=RGB,width=64,height=48,framerate=30/1 ! ghostfacedetect ! \
+         tee name=t t. ! queue ! ghostfacetrack lookahead=60 ! fakesink t. ! queue ! fakesink",
+    )
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let end = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    let end = end.expect("the pipeline hung (no EOS within 60 s)");
+    assert!(matches!(end.view(), gst::MessageView::Eos(_)), "{end:?}");
 }
 
 #[test]

@@ -9,8 +9,8 @@ use gst_base::subclass::prelude::*;
 
 use crate::blend::{BlendConfig, Blender, ColorCorrect, MaskMode, MissingMaskModel, Skip};
 use crate::common::{
-    log_property_change, map_frame_mut, optional_string, rgb_pad_templates, warn_unreadable_frame, ElementError,
-    ModelProps,
+    log_property_change, map_frame_mut, optional_string, rgb_pad_templates, warn_no_face_meta, warn_unreadable_frame,
+    ElementError, ModelProps,
 };
 use crate::meta::FacesMeta;
 use crate::models::landmark106::Landmarker;
@@ -80,6 +80,8 @@ impl Settings {
 struct State {
     blender: Blender,
     info: Option<gst_video::VideoInfo>,
+    /// Frames without face meta; warned once per run.
+    warned_no_meta: bool,
     /// A frame could not be mapped as its caps say; warned once per stream.
     warned_frame: bool,
 }
@@ -168,6 +170,28 @@ impl ObjectImpl for FaceBlend {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         log_property_change(*CAT, self.obj().upcast_ref(), pspec, value);
+        if pspec.name() == "mask" {
+            // While running, a mask whose model was not loaded is refused (the stream goes on).
+            let loaded = self
+                .state
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|s| (s.blender.landmarker.is_some(), s.blender.parser.is_some()));
+            if let Some((has_landmarker, has_parser)) = loaded {
+                let mask: MaskMode = value.get().expect("type checked upstream");
+                if let Err(e) = BlendConfig::resolve(mask, has_landmarker, has_parser) {
+                    let kept = self.settings.lock().unwrap().mask;
+                    gst::element_imp_warning!(
+                        self,
+                        gst::LibraryError::Settings,
+                        ("{}, which this run did not load; mask stays {:?}", e, kept),
+                        ["set the model before the pipeline starts"]
+                    );
+                    return;
+                }
+            }
+        }
         let mut s = self.settings.lock().unwrap();
         if s.props.set(value, pspec) {
             return;
@@ -250,8 +274,12 @@ impl BaseTransformImpl for FaceBlend {
         settings
             .config(landmarker.is_some(), parser.is_some())
             .map_err(|e| ElementError::Settings(e.to_string()).to_error_message())?;
-        *self.state.lock().unwrap() =
-            Some(State { blender: Blender::new(landmarker, parser), info: None, warned_frame: false });
+        *self.state.lock().unwrap() = Some(State {
+            blender: Blender::new(landmarker, parser),
+            info: None,
+            warned_no_meta: false,
+            warned_frame: false,
+        });
         Ok(())
     }
 
@@ -284,6 +312,14 @@ impl BaseTransformImpl for FaceBlend {
             let s = self.settings.lock().unwrap();
             (s.debug || s.mask == MaskMode::Debug, s.opacity)
         };
+        if inbuf.meta::<FacesMeta>().is_none() {
+            let mut guard = self.state.lock().unwrap();
+            if let Some(state) = guard.as_mut().filter(|s| !s.warned_no_meta) {
+                state.warned_no_meta = true;
+                drop(guard);
+                warn_no_face_meta(self.obj().upcast_ref(), "ghostfacedetect, ghostfacetrack and ghostfaceswap");
+            }
+        }
         let work = inbuf.meta::<FacesMeta>().is_some_and(|m| {
             let faces = &m.faces().faces;
             (debug && !faces.is_empty())
@@ -307,7 +343,11 @@ impl BaseTransformImpl for FaceBlend {
             let mut mapped = match map_frame_mut(buffer, &info) {
                 Ok(mapped) => mapped,
                 Err(e) => {
-                    warn_unreadable_frame(self.obj().upcast_ref(), &mut state.warned_frame, &e);
+                    let first = !std::mem::replace(&mut state.warned_frame, true);
+                    drop(state_guard);
+                    if first {
+                        warn_unreadable_frame(self.obj().upcast_ref(), &e);
+                    }
                     return Ok(gst::FlowSuccess::Ok);
                 }
             };

@@ -288,6 +288,7 @@ impl BaseTransformImpl for FaceDetect {
         let mut run_now = state.frames_seen % settings.interval.max(1) as u64 == 0;
         state.frames_seen += 1;
         let mut faces = Vec::new();
+        let mut unreadable = None;
         if run_now {
             match map_frame(buffer, &info) {
                 Ok(mapped) => {
@@ -300,12 +301,17 @@ impl BaseTransformImpl for FaceDetect {
                 }
                 Err(e) => {
                     // Not looked at: the tracker predicts this frame as one the detector skipped.
-                    warn_unreadable_frame(self.obj().upcast_ref(), &mut state.warned_frame, &e);
+                    if !std::mem::replace(&mut state.warned_frame, true) {
+                        unreadable = Some(e);
+                    }
                     run_now = false;
                 }
             }
         }
         drop(state_guard);
+        if let Some(e) = unreadable {
+            warn_unreadable_frame(self.obj().upcast_ref(), &e);
+        }
 
         gst::trace!(CAT, imp = self, "{} faces (detection ran: {run_now})", faces.len());
         if settings.roi_meta {

@@ -7,7 +7,9 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::FamilyProp;
-use crate::common::{log_property_change, optional_string, rgb_pad_templates, ElementError, ModelProps};
+use crate::common::{
+    log_property_change, optional_string, rgb_pad_templates, warn_no_face_meta, ElementError, ModelProps,
+};
 use crate::meta::FacesMeta;
 use crate::models::enhancer::{EnhanceJob, Enhancer};
 use crate::models::resolve_model;
@@ -171,9 +173,10 @@ impl BaseTransformImpl for FaceEnhance {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let Some(mut frame_faces) = FacesMeta::from_buffer(buffer) else {
-            if !state.warned_no_meta {
-                state.warned_no_meta = true;
-                gst::warning!(CAT, imp = self, "buffer without face meta: put ghostfaceswap before ghostfaceenhance");
+            let first = !std::mem::replace(&mut state.warned_no_meta, true);
+            drop(guard);
+            if first {
+                warn_no_face_meta(self.obj().upcast_ref(), "ghostfacedetect, ghostfacetrack and ghostfaceswap");
             }
             return Ok(gst::FlowSuccess::Ok);
         };

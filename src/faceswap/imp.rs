@@ -18,7 +18,8 @@ use gst_base::subclass::prelude::*;
 
 use super::{CropModeProp, SwapMode, Targets};
 use crate::common::{
-    log_property_change, map_frame, optional_string, rgb_pad_templates, warn_unreadable_frame, ElementError, ModelProps,
+    log_property_change, map_frame, optional_string, rgb_pad_templates, warn_no_face_meta, warn_unreadable_frame,
+    ElementError, ModelProps,
 };
 use crate::message::FacesMessage;
 use crate::meta::{Face, FacesMeta, SwapResult};
@@ -949,14 +950,10 @@ impl BaseTransformImpl for FaceSwap {
             }
         };
         let Some(mut frame_faces) = FacesMeta::from_buffer(buffer) else {
-            if !state.warned_no_meta {
-                state.warned_no_meta = true;
-                gst::element_imp_warning!(
-                    self,
-                    gst::CoreError::Pad,
-                    ("frames arrive without face meta: nothing is swapped"),
-                    ["put ghostfacedetect (and ghostfacetrack) before ghostfaceswap"]
-                );
+            let first = !std::mem::replace(&mut state.warned_no_meta, true);
+            drop(guard);
+            if first {
+                warn_no_face_meta(self.obj().upcast_ref(), "ghostfacedetect (and ghostfacetrack)");
             }
             return Ok(gst::FlowSuccess::Ok);
         };
@@ -968,7 +965,11 @@ impl BaseTransformImpl for FaceSwap {
             let mapped = match map_frame(buffer, &info) {
                 Ok(mapped) => mapped,
                 Err(e) => {
-                    warn_unreadable_frame(self.obj().upcast_ref(), &mut state.warned_frame, &e);
+                    let first = !std::mem::replace(&mut state.warned_frame, true);
+                    drop(guard);
+                    if first {
+                        warn_unreadable_frame(self.obj().upcast_ref(), &e);
+                    }
                     return Ok(gst::FlowSuccess::Ok);
                 }
             };

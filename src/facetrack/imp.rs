@@ -10,6 +10,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::TrackMethod;
+use crate::common::warn_no_face_meta;
 use crate::message::FacesMessage;
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
 use crate::track::{follow_points, Detection, Method, OneEuroParams, TrackedFace, Tracker, TrackerParams};
@@ -101,6 +102,8 @@ struct State {
     last_duration: Option<gst::ClockTime>,
     last_pts: Option<gst::ClockTime>,
     warned_no_meta: bool,
+    /// The stream's first frame has left (at once: see `sink_chain`).
+    released_first: bool,
 }
 
 impl State {
@@ -113,6 +116,7 @@ impl State {
             last_duration: None,
             last_pts: None,
             warned_no_meta: false,
+            released_first: false,
         }
     }
 
@@ -244,6 +248,7 @@ impl FaceTrack {
 
     fn sink_chain(&self, _pad: &gst::Pad, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut out = Vec::new();
+        let warn_no_meta;
         {
             let mut state = self.state.lock().unwrap();
             let pts = buffer.pts();
@@ -260,14 +265,7 @@ impl FaceTrack {
                 state.last_duration = buffer.duration();
             }
             let faces = FacesMeta::from_buffer(&buffer);
-            if faces.is_none() && !state.warned_no_meta {
-                state.warned_no_meta = true;
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "buffer without face meta (is ghostfacedetect upstream?): passed through untouched"
-                );
-            }
+            warn_no_meta = faces.is_none() && !std::mem::replace(&mut state.warned_no_meta, true);
             let tracked = faces.is_some();
             let detections = faces.filter(|f| f.detection_ran).map(|f| {
                 f.faces
@@ -282,6 +280,18 @@ impl FaceTrack {
             if let Some(faces) = state.tracker.push(detections) {
                 state.take_frame(faces, &mut out);
             }
+            // The first frame of a stream leaves at once (filtered causally) instead of after the
+            // lookahead: a sink behind us prerolls even when upstream cannot go on until then, e.g.
+            // a tee whose other branch's queue is smaller than the lookahead (issue: preroll deadlock).
+            if !state.released_first {
+                state.released_first = true;
+                if let Some(faces) = state.tracker.release_oldest() {
+                    state.take_frame(faces, &mut out);
+                }
+            }
+        }
+        if warn_no_meta {
+            warn_no_face_meta(self.obj().upcast_ref(), "ghostfacedetect");
         }
         self.push_out(out)
     }
@@ -295,6 +305,8 @@ impl FaceTrack {
                 state.held.clear();
                 state.tracker.reset();
                 state.last_pts = None;
+                // After a flushing seek the sinks preroll again.
+                state.released_first = false;
                 drop(state);
                 self.srcpad.push_event(event)
             }

@@ -520,6 +520,13 @@ impl<T: Clone> Tracker<T> {
         }
     }
 
+    /// Reports the oldest held frame now, smoothed with only the frames held so far (causal when it
+    /// is the only one). The element releases a stream's first frame this way, so that a sink
+    /// behind it can preroll while the lookahead fills.
+    pub fn release_oldest(&mut self) -> Option<Vec<TrackedFace<T>>> {
+        (self.next_out < self.frames).then(|| self.emit())
+    }
+
     /// Reports every held frame (end of stream), oldest first.
     pub fn drain(&mut self) -> Vec<Vec<TrackedFace<T>>> {
         let mut out = Vec::new();
@@ -747,6 +754,23 @@ mod tests {
         follow_points(&from, &to, &mut pts);
         assert!((pts[0][0] - 60.0).abs() < 1e-3 && (pts[0][1] - 55.0).abs() < 1e-3);
         assert!((pts[1][0] - 10.0).abs() < 1e-3 && (pts[1][1] - 105.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn the_oldest_frame_can_leave_before_its_lookahead() {
+        let mut t = Tracker::new(TrackerParams { lookahead: 3, ..Default::default() });
+        assert!(t.push(frame(&[det(0.0, 0.0, 50.0)])).is_none());
+        let first = t.release_oldest().expect("frame 0 is held");
+        assert_eq!((first.len(), first[0].track_id), (1, 1));
+        assert_eq!(t.held(), 0);
+        assert!(t.release_oldest().is_none(), "nothing else is held");
+        // The later frames keep the full lookahead: frame 1 leaves when frame 4 arrives.
+        for x in 1..4 {
+            assert!(t.push(frame(&[det(x as f32, 0.0, 50.0)])).is_none(), "frame {x}");
+        }
+        let second = t.push(frame(&[det(4.0, 0.0, 50.0)])).expect("frame 1");
+        assert_eq!(second[0].track_id, 1);
+        assert_eq!(t.held(), 3);
     }
 
     #[test]
