@@ -2,8 +2,10 @@
 //! `ghost-models`: the model manifest of gst-ghost and the downloader behind the `ghost-models`
 //! command. None of this is linked into the plugin, which only resolves names and files.
 
+pub mod calibration;
 pub mod fetch;
 pub mod manifest;
+pub mod variants;
 
 pub use fetch::{FetchError, Fetched, Fetcher};
 pub use manifest::{install_state, InstallState, Manifest, ModelEntry};
