@@ -205,15 +205,20 @@ fn ghost_method_without_lookahead_is_refused() {
 }
 
 #[test]
-fn a_timestamp_discontinuity_starts_new_tracks() {
+fn a_jump_in_time_starts_new_tracks_and_lost_frames_do_not() {
     let mut h = harness(&[]);
     let mut ids = Vec::new();
-    for i in 0..4u64 {
+    // Frames 0..3, then frame 6 flagged DISCONT (a live source lost 4 and 5): the track goes on;
+    // then frame 200 flagged DISCONT (a cut: over a second later): a new track.
+    for i in [0u64, 1, 2, 3, 6, 7, 200, 201] {
         let mut b = frame(i, Some(vec![face_at(10.0)]));
-        if i == 3 {
+        if i == 6 || i == 200 {
             b.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
         }
         ids.push(FacesMeta::from_buffer(&h.push_and_pull(b).unwrap()).unwrap().faces[0].track_id);
     }
-    assert_eq!(ids, vec![1, 1, 1, 2], "ids are never reused, the old track is dropped");
+    assert_eq!(ids, vec![1, 1, 1, 1, 1, 1, 2, 2], "ids are never reused; only the cut starts a new track");
+    // Time running backwards starts new tracks too, flagged or not.
+    let b = frame(10, Some(vec![face_at(10.0)]));
+    assert_eq!(FacesMeta::from_buffer(&h.push_and_pull(b).unwrap()).unwrap().faces[0].track_id, 3);
 }

@@ -23,6 +23,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// duration yet (30 fps).
 const FALLBACK_FRAME_DURATION: gst::ClockTime = gst::ClockTime::from_nseconds(33_333_333);
 
+/// A DISCONT buffer this many frame durations after the previous one starts new tracks (a cut);
+/// a shorter gap is frames a live source lost, which the tracks bridge.
+const RESET_GAP_FRAMES: u64 = 30;
+
 const DEFAULT_METHOD: TrackMethod = TrackMethod::Kalman;
 const DEFAULT_MIN_CUTOFF: f64 = OneEuroParams::DEFAULT.min_cutoff;
 const DEFAULT_BETA: f64 = OneEuroParams::DEFAULT.beta;
@@ -253,7 +257,11 @@ impl FaceTrack {
             let mut state = self.state.lock().unwrap();
             let pts = buffer.pts();
             let backwards = matches!((pts, state.last_pts), (Some(p), Some(l)) if p < l);
-            if buffer.flags().contains(gst::BufferFlags::DISCONT) || backwards {
+            // A DISCONT flag alone is also set by a live source that lost a few frames (v4l2src, a leaky
+            // queue): the faces are still there, so the tracks go on. Only a jump in time (a cut, a
+            // new segment) or time running backwards starts new tracks.
+            let jump = matches!((pts, state.last_pts), (Some(p), Some(l)) if p > l + state.frame_duration() * RESET_GAP_FRAMES);
+            if backwards || (buffer.flags().contains(gst::BufferFlags::DISCONT) && (jump || pts.is_none())) {
                 gst::debug!(CAT, imp = self, "discontinuity at {:?}: tracks reset", pts);
                 state.drain(&mut out);
                 state.tracker.reset();
