@@ -137,7 +137,7 @@ ensure_mtcnn() {
 
 # Small ONNX models with the exact tensor contracts of every family (plugin-data/tools/TEST_MODELS.md),
 # plus int8 and fp16 variants of the conv test generator made by the same quantizer as real generators,
-# calibrated on the committed crops of tests/data/calibration (made by examples/calibration_crops.rs).
+# calibrated on the committed crops of tests/data/calibration (made by `ghost-models calibration-crops`).
 ensure_test_models() {
   local tools="$ROOT/plugin-data/tools" stamp="$MODELS/test/.script.sha256"
   local want m

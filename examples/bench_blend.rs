@@ -48,8 +48,7 @@ fn main() {
         let m = umeyama(&kps, &t);
         let pf = PackedFrame::new(&frame, w, h, stride, PixelLayout::Bgrx);
         let img = warp_affine_packed(&pf, &m, crop, crop, Border::Replicate);
-        let face =
-            Face { swap: Some(SwapResult { crop: Arc::new(img.clone()), frame_to_crop: m }), ..Default::default() };
+        let face = Face { swap: Some(SwapResult::new(Arc::new(img.clone()), m)), ..Default::default() };
 
         let mask_ms = median_ms(1, 30, || {
             let m = facemask::to_crop_size(facemask::template_mask(&MaskParams::DEFAULT, 1.0, None), crop);

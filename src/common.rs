@@ -4,7 +4,6 @@
 
 use gst::glib;
 use gst::prelude::*;
-use gst_video::prelude::*;
 use gst_video::VideoFormat;
 
 use crate::models::ModelError;
@@ -88,23 +87,36 @@ pub struct ServerOutage {
     down: bool,
 }
 
+/// What to post after a run failed because the server is away: the warning, the first time of an
+/// outage. Posted by the caller after releasing its state lock (as every warning of the elements).
+#[must_use]
+#[derive(Debug)]
+pub struct OutageNotice {
+    warning: Option<String>,
+    error: String,
+}
+
+impl OutageNotice {
+    pub fn post(self, element: &impl IsA<gst::Element>, cat: gst::DebugCategory) {
+        if let Some(text) = self.warning {
+            gst::element_warning!(element, gst::ResourceError::Read, ("{}", text));
+        }
+        gst::debug!(cat, obj = element, "passing a frame through: {}", self.error);
+    }
+}
+
 impl ServerOutage {
-    /// After a failed run: true (with the warning, the first time) when the failure is an unavailable
-    /// server the element should ride out; false for a real error.
-    pub fn on_error(&mut self, element: &impl IsA<gst::Element>, cat: gst::DebugCategory, e: &RuntimeError) -> bool {
+    /// After a failed run: `Some` when the failure is an unavailable server the element rides out
+    /// (the frame passes through unprocessed), `None` for a real error.
+    pub fn on_error(&mut self, e: &RuntimeError) -> Option<OutageNotice> {
         if !e.is_unavailable() {
-            return false;
+            return None;
         }
-        if !self.down {
-            self.down = true;
-            gst::element_warning!(
-                element,
-                gst::ResourceError::Read,
-                ("{}; frames pass through unprocessed until it is back", e)
-            );
-        }
-        gst::debug!(cat, obj = element, "passing a frame through: {e}");
-        true
+        let first = !std::mem::replace(&mut self.down, true);
+        Some(OutageNotice {
+            warning: first.then(|| format!("{e}; frames pass through unprocessed until it is back")),
+            error: e.to_string(),
+        })
     }
 
     /// After a successful run.
@@ -136,6 +148,19 @@ pub fn optional_string(value: &glib::Value) -> Option<String> {
 pub fn log_property_change(cat: gst::DebugCategory, obj: &gst::Object, pspec: &glib::ParamSpec, value: &glib::Value) {
     let shown = value.serialize().map(|s| s.to_string()).unwrap_or_else(|_| format!("{value:?}"));
     gst::info!(cat, obj = obj, "{} set to {}", pspec.name(), shown);
+}
+
+/// Posts a WARNING for each model that `execution-provider=auto` put on the CPU because CUDA did not
+/// register (once per loaded session: a model shared from the session cache does not warn again).
+pub fn post_fallback_warnings(element: &gst::Element) {
+    for (path, reason) in crate::runtime::take_fallbacks() {
+        gst::element_warning!(
+            element,
+            gst::LibraryError::Init,
+            ("{} runs on the CPU: {}", path.display(), reason),
+            ["execution-provider=auto falls back to the CPU; set execution-provider=cpu to say that is intended"]
+        );
+    }
 }
 
 /// The packed 8-bit RGB formats every element accepts.
@@ -181,24 +206,119 @@ pub fn layout_of(format: VideoFormat) -> Option<PixelLayout> {
     })
 }
 
-/// Views a mapped video frame as a packed frame (plane 0 with its real stride).
-pub fn packed_frame<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Option<PackedFrame<'a>> {
-    let layout = layout_of(frame.format())?;
-    Some(PackedFrame {
-        data: frame.plane_data(0).ok()?,
-        width: frame.width() as usize,
-        height: frame.height() as usize,
-        stride: frame.plane_stride()[0] as usize,
-        layout,
-    })
+/// Why a buffer cannot be read as the frame its caps announce.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("{0} is not a packed RGB format")]
+    Format(String),
+    #[error("the buffer cannot be mapped")]
+    Map,
+    /// The buffer's layout (its caps, or the offset and stride of its GstVideoMeta) does not fit in it.
+    #[error("the buffer does not hold the frame it announces: {0}")]
+    Geometry(String),
 }
 
-pub fn packed_frame_mut<'a>(
-    frame: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
-) -> Option<PackedFrameMut<'a>> {
-    let layout = layout_of(frame.format())?;
-    let (width, height, stride) = (frame.width() as usize, frame.height() as usize, frame.plane_stride()[0] as usize);
-    Some(PackedFrameMut { data: frame.plane_data_mut(0).ok()?, width, height, stride, layout })
+/// Where plane 0 lies in a buffer of `info`'s format: (offset, stride), from the buffer's
+/// GstVideoMeta when it has one (an upstream element may pad rows), else from the caps. Both are
+/// only claims; [`PackedFrame::try_new`] checks them against the memory.
+fn plane0(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Result<(usize, usize), FrameError> {
+    let (offset, stride, meta_size) = match buffer.meta::<gst_video::VideoMeta>() {
+        Some(meta) => (meta.offset()[0], meta.stride()[0], Some((meta.width(), meta.height()))),
+        None => (info.offset()[0], info.stride()[0], None),
+    };
+    if let Some((w, h)) = meta_size.filter(|&s| s != (info.width(), info.height())) {
+        return Err(FrameError::Geometry(format!(
+            "its video meta says {w}x{h}, the caps {}x{}",
+            info.width(),
+            info.height()
+        )));
+    }
+    let stride = usize::try_from(stride)
+        .ok()
+        .filter(|&s| s > 0)
+        .ok_or_else(|| FrameError::Geometry(format!("a row stride of {stride} bytes")))?;
+    if offset > buffer.size() {
+        return Err(FrameError::Geometry(format!("plane 0 starts at byte {offset} of {}", buffer.size())));
+    }
+    Ok((offset, stride))
+}
+
+/// A buffer mapped as a packed frame, checked: the view covers only memory the buffer has.
+pub struct MappedFrame<'a, T> {
+    map: gst::BufferMap<'a, T>,
+    offset: usize,
+    stride: usize,
+    width: usize,
+    height: usize,
+    layout: PixelLayout,
+}
+
+impl MappedFrame<'_, gst::buffer::Readable> {
+    pub fn frame(&self) -> PackedFrame<'_> {
+        PackedFrame::new(&self.map[self.offset..], self.width, self.height, self.stride, self.layout)
+    }
+}
+
+impl MappedFrame<'_, gst::buffer::Writable> {
+    pub fn frame_mut(&mut self) -> PackedFrameMut<'_> {
+        PackedFrameMut::new(&mut self.map[self.offset..], self.width, self.height, self.stride, self.layout)
+    }
+}
+
+/// Maps a buffer for reading as the packed frame `info` describes; the checked constructor of
+/// [`PackedFrame`] refuses a geometry the memory cannot hold before any pixel is read.
+pub fn map_frame<'a>(
+    buffer: &'a gst::BufferRef,
+    info: &gst_video::VideoInfo,
+) -> Result<MappedFrame<'a, gst::buffer::Readable>, FrameError> {
+    let (offset, stride) = plane0(buffer, info)?;
+    let layout = layout_of(info.format()).ok_or_else(|| FrameError::Format(info.format().to_string()))?;
+    let (width, height) = (info.width() as usize, info.height() as usize);
+    let map = buffer.map_readable().map_err(|_| FrameError::Map)?;
+    PackedFrame::try_new(&map[offset..], width, height, stride, layout)
+        .map_err(|e| FrameError::Geometry(e.to_string()))?;
+    Ok(MappedFrame { map, offset, stride, width, height, layout })
+}
+
+/// Maps a buffer for writing as the packed frame `info` describes (checked as [`map_frame`]).
+pub fn map_frame_mut<'a>(
+    buffer: &'a mut gst::BufferRef,
+    info: &gst_video::VideoInfo,
+) -> Result<MappedFrame<'a, gst::buffer::Writable>, FrameError> {
+    let (offset, stride) = plane0(buffer, info)?;
+    let layout = layout_of(info.format()).ok_or_else(|| FrameError::Format(info.format().to_string()))?;
+    let (width, height) = (info.width() as usize, info.height() as usize);
+    let mut map = buffer.map_writable().map_err(|_| FrameError::Map)?;
+    PackedFrameMut::try_new(&mut map[offset..], width, height, stride, layout)
+        .map_err(|e| FrameError::Geometry(e.to_string()))?;
+    Ok(MappedFrame { map, offset, stride, width, height, layout })
+}
+
+/// Posts the WARNING for frames without face meta (the element leaves them untouched); `upstream` is
+/// the chain that should come before this element. Post it once per run, without holding a lock
+/// that `set_property` takes (a bus sync handler may call it).
+pub fn warn_no_face_meta(element: &gst::Element, upstream: &str) {
+    gst::element_warning!(
+        element,
+        gst::CoreError::Pad,
+        ("frames arrive without face meta: they pass through untouched"),
+        [
+            "put {} before it, and keep elements that drop buffer meta (videoflip, videocrop, videobox) out of \
+          the chain",
+            upstream
+        ]
+    );
+}
+
+/// Posts the WARNING for a frame that cannot be read (passed on untouched); once per run, without
+/// holding a lock that `set_property` takes.
+pub fn warn_unreadable_frame(element: &gst::Element, error: &FrameError) {
+    gst::element_warning!(
+        element,
+        gst::StreamError::Format,
+        ("frame passed through untouched: {}", error),
+        ["later frames with the same problem pass through without another warning"]
+    );
 }
 
 const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;

@@ -15,6 +15,7 @@ pub mod message;
 pub mod meta;
 pub mod models;
 pub mod runtime;
+pub mod swap;
 pub mod track;
 pub mod vision;
 

@@ -23,6 +23,8 @@ pub struct MessageFace {
     pub selected: bool,
     /// Filled in by the tracker without a detection on this frame.
     pub predicted: bool,
+    /// Frames since the face's swap was generated (0: from this frame); `None` without a swap.
+    pub swap_age: Option<u32>,
 }
 
 impl From<&Face> for MessageFace {
@@ -37,6 +39,7 @@ impl From<&Face> for MessageFace {
             track_id: f.track_id,
             selected: f.selected,
             predicted: f.predicted,
+            swap_age: f.swap.as_ref().map(|s| s.age),
         }
     }
 }
@@ -87,6 +90,7 @@ impl FacesMessage {
                 .field("track-id", f.track_id)
                 .field("selected", f.selected)
                 .field("predicted", f.predicted)
+                .field("swap-age", f.swap_age.map_or(-1, |a| a.min(i32::MAX as u32) as i32))
                 .build()
         }));
         gst::Structure::builder(Self::NAME)
@@ -133,6 +137,7 @@ impl TryFrom<&gst::StructureRef> for MessageFace {
             track_id: field(s, "track-id")?,
             selected: field(s, "selected")?,
             predicted: field(s, "predicted")?,
+            swap_age: u32::try_from(field::<i32>(s, "swap-age")?).ok(),
         })
     }
 }

@@ -22,6 +22,18 @@ pub struct SwapResult {
     pub crop: Arc<RgbImage>,
     /// Maps frame coordinates to crop coordinates (OpenCV `warpAffine` convention).
     pub frame_to_crop: Affine2,
+    /// Frames since the crop was generated: 0 when it was made from this frame; in realtime mode a
+    /// crop made from an earlier frame is placed with this frame's alignment.
+    pub age: u32,
+    /// Already pasted into the frame by a ghostfaceblend (a second one leaves it alone).
+    pub applied: bool,
+}
+
+impl SwapResult {
+    /// A crop generated from this frame, not yet pasted.
+    pub fn new(crop: Arc<RgbImage>, frame_to_crop: Affine2) -> Self {
+        SwapResult { crop, frame_to_crop, age: 0, applied: false }
+    }
 }
 
 /// One face in a frame. Coordinates are frame pixels; keypoints are, in image order,
@@ -321,10 +333,7 @@ mod tests {
             bbox: [100.0, 50.0, 300.0, 290.0],
             keypoints: [[150.0, 120.0], [250.0, 120.0], [200.0, 170.0], [160.0, 230.0], [240.0, 230.0]],
             landmarks: Some(vec![[110.0, 60.0]]),
-            swap: Some(SwapResult {
-                crop: Arc::new(RgbImage::new(4, 4)),
-                frame_to_crop: Affine2([0.5, 0.0, -10.0, 0.0, 0.5, -20.0]),
-            }),
+            swap: Some(SwapResult::new(Arc::new(RgbImage::new(4, 4)), Affine2([0.5, 0.0, -10.0, 0.0, 0.5, -20.0]))),
             ..Default::default()
         }
     }

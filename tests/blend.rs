@@ -61,7 +61,7 @@ fn face_at(frame: &PackedFrame, deg: f64, s: f64, centre: (f64, f64), crop: Opti
         bbox: [(centre.0 - half) as f32, (centre.1 - half) as f32, (centre.0 + half) as f32, (centre.1 + half) as f32],
         keypoints: kps.map(|p| [p[0] as f32, p[1] as f32]),
         selected: true,
-        swap: Some(SwapResult { crop: Arc::new(crop), frame_to_crop: m }),
+        swap: Some(SwapResult::new(Arc::new(crop), m)),
         ..Default::default()
     }
 }
@@ -294,8 +294,7 @@ fn reinhard_matches_the_target_statistics_inside_the_mask() {
         p[1] = (0.8 * g + 10.0) as u8;
         p[2] = (0.6 * b + 30.0) as u8;
     }
-    let face =
-        Face { swap: Some(SwapResult { crop: Arc::new(swapped.clone()), frame_to_crop: m }), ..Default::default() };
+    let face = Face { swap: Some(SwapResult::new(Arc::new(swapped.clone()), m)), ..Default::default() };
     let mut buf = orig.clone();
     let cfg = BlendConfig { color: ColorCorrect::Reinhard, ..hard_box() };
     Blender::default()
@@ -330,20 +329,11 @@ fn faces_without_swap_and_degenerate_affines_are_untouched() {
     let crop = Arc::new(RgbImage::new(CROP, CROP));
     let faces = vec![
         Face { bbox: [10.0, 10.0, 50.0, 50.0], ..Default::default() },
-        Face { swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2([0.0; 6]) }), ..Default::default() },
-        Face {
-            swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2::scale(1e7, 1e7) }),
-            ..Default::default()
-        },
-        Face {
-            swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2([f64::NAN; 6]) }),
-            ..Default::default()
-        },
+        Face { swap: Some(SwapResult::new(crop.clone(), Affine2([0.0; 6]))), ..Default::default() },
+        Face { swap: Some(SwapResult::new(crop.clone(), Affine2::scale(1e7, 1e7))), ..Default::default() },
+        Face { swap: Some(SwapResult::new(crop.clone(), Affine2([f64::NAN; 6]))), ..Default::default() },
         // Entirely outside the frame.
-        Face {
-            swap: Some(SwapResult { crop, frame_to_crop: Affine2::translate(5000.0, 5000.0) }),
-            ..Default::default()
-        },
+        Face { swap: Some(SwapResult::new(crop, Affine2::translate(5000.0, 5000.0))), ..Default::default() },
     ];
     let r = Blender::default()
         .process(&mut PackedFrameMut::new(&mut buf, w, h, w * 3, PixelLayout::Rgb), &faces, &BlendConfig::default())
@@ -475,11 +465,8 @@ fn element_passes_frames_without_work_and_survives_bad_faces() {
         bad.get_mut().unwrap(),
         FrameFaces {
             faces: vec![
-                Face {
-                    swap: Some(SwapResult { crop: crop.clone(), frame_to_crop: Affine2([0.0; 6]) }),
-                    ..Default::default()
-                },
-                Face { swap: Some(SwapResult { crop, frame_to_crop: Affine2::scale(1e9, 1e9) }), ..Default::default() },
+                Face { swap: Some(SwapResult::new(crop.clone(), Affine2([0.0; 6]))), ..Default::default() },
+                Face { swap: Some(SwapResult::new(crop, Affine2::scale(1e9, 1e9))), ..Default::default() },
             ],
             detection_ran: true,
         },
@@ -548,7 +535,7 @@ fn photos_before_after_pngs() {
         keypoints: ref_keypoints("obama.jpg").map(|p| [p[0] as f32, p[1] as f32]),
         bbox: [373.0, 83.0, 610.0, 423.0],
         selected: true,
-        swap: Some(SwapResult { crop: Arc::new(crop), frame_to_crop: m_o }),
+        swap: Some(SwapResult::new(Arc::new(crop), m_o)),
         ..Default::default()
     };
     let (cx, cy, cw, ch) = (300usize, 20usize, 390usize, 480usize);

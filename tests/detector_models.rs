@@ -224,6 +224,16 @@ fn scrfd_const_models_decode_exactly() {
         // Threshold above 0.9: nothing.
         let p = DetectorParams { score_threshold: 0.95, ..Default::default() };
         assert!(det.detect(&frame(&img), &p).unwrap().is_empty());
+        // Boxes are clipped to the frame: 400x150 scales by 1.6, the box (125, 100, 205, 200) is cut at
+        // y = 150; on a 640x16 frame the box (200, 160, 328, 320) lies wholly below it: no face.
+        let f = det.detect(&frame(&RgbImage::new(400, 150)), &DetectorParams::default()).unwrap();
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].bbox.iter().zip([125.0, 100.0, 205.0, 150.0]).all(|(a, b)| (a - b).abs() < 1e-3),
+            "{:?}",
+            f[0].bbox
+        );
+        assert!(det.detect(&frame(&RgbImage::new(640, 16)), &DetectorParams::default()).unwrap().is_empty());
     }
 }
 

@@ -14,7 +14,9 @@ fn embedding_file() -> String {
     static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
         let path = common::output_dir().join("enhance-embedding.npy");
-        gstghost::models::identity::write_embedding(&path, &[0.0f32; 512]).unwrap();
+        // Any valid identity: the identity swapper ignores it (an all-zero one is refused as no identity).
+        let values: Vec<f32> = (0..512).map(|i| (i as f32 * 0.1).sin()).collect();
+        gstghost::models::identity::write_embedding(&path, &values).unwrap();
         path.display().to_string()
     })
     .clone()

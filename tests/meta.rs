@@ -21,10 +21,7 @@ fn sample_faces() -> FrameFaces {
             embedding: Some(Arc::from(vec![0.5f32; 4])),
             selected: true,
             predicted: false,
-            swap: Some(SwapResult {
-                crop: Arc::new(RgbImage::new(8, 8)),
-                frame_to_crop: Affine2([0.8, 0.1, -300.0, -0.1, 0.8, -100.0]),
-            }),
+            swap: Some(SwapResult::new(Arc::new(RgbImage::new(8, 8)), Affine2([0.8, 0.1, -300.0, -0.1, 0.8, -100.0]))),
         }],
     }
 }

@@ -92,7 +92,8 @@ fn embedding_file(flavour: &str) -> String {
         .map(|i| match flavour {
             "a" => ((i * 37 % 101) as f32 / 50.0) - 1.0,
             "b" => ((i * 53 % 97) as f32 / 48.0) - 1.0,
-            _ => 0.0,
+            // Any valid identity (the identity swapper ignores it; all zeros is refused as none).
+            _ => (i as f32 * 0.1).sin(),
         })
         .collect();
     let path = common::output_dir().join(format!("embedding-{flavour}.npy"));
@@ -255,7 +256,8 @@ fn changing_the_source_while_playing_does_not_stall_the_stream() {
     );
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=src format=time is-live=true caps=video/x-raw,format=RGB,width=216,height=240,framerate=30/1 ! \
-         ghostfacedetect min-face-size=60 ! ghostfaceswap name=swap model=paste source={} ! appsink name=sink sync=false",
+         ghostfacedetect min-face-size=60 ! ghostfaceswap name=swap mode=every-frame model=paste source={} ! \
+         appsink name=sink sync=false",
         common::data("obama.jpg").display()
     ))
     .unwrap()

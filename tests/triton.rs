@@ -240,7 +240,7 @@ fn requests_are_split_at_the_servers_max_batch_size() {
     let (s, l) = (served.swap(&refs, &identity).unwrap(), local.swap(&refs, &identity).unwrap());
     assert_eq!(s.len(), 11);
     for (a, b) in s.iter().zip(&l) {
-        assert!(max_diff(a, b) <= 1);
+        assert!(max_diff(a.as_ref().unwrap(), b.as_ref().unwrap()) <= 1);
     }
     // A model without server batching takes one item per request.
     let landmarks = load_model(std::path::Path::new("srv_landmark106_test"), &options).unwrap();

@@ -7,16 +7,20 @@
 //! cargo run -p ghost-models -- fetch --all-for swap
 //! cargo run -p ghost-models -- verify
 //! cargo run -p ghost-models -- path
+//! cargo run -p ghost-models -- export ghost_2_256 --int8 [PHOTOS_DIR]    # or --fp16
+//! cargo run -p ghost-models -- calibration-crops --augment 8 --out DIR [PHOTOS]
 //! cargo run -p ghost-models -- triton-repo DIR [--gpu] [--max-batch N] [MODEL ...]
 //! ```
 //! Environment: `GHOST_MODELS_MIRROR=BASE` downloads every file from `BASE/<file>` instead;
-//! `GHOST_PYTHON` is the interpreter for the .pth exporter (default python3).
+//! `GHOST_PYTHON` is the interpreter for the .pth exporter and the quantizer (default: the checkout's
+//! .venv for the quantizer, python3 for the exporter).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ghost_models::manifest::{self, InstallState, Manifest};
+use ghost_models::variants::{self, Variant};
 use ghost_models::{triton_repo, Fetched, Fetcher};
 use gstghost::models::{model_search_dirs, resolve_model};
 
@@ -55,6 +59,24 @@ enum Cmd {
     Verify,
     /// Print where models are searched and where `fetch` installs them.
     Path,
+    /// Make the int8 (CPUs with VNNI) or fp16 (GPUs) variant of a generator: a known name or an
+    /// ONNX file; written next to it (or --out).
+    Export {
+        /// The fp32 generator: an installed name (ghost_2_256, ...) or a path.
+        model: String,
+        /// int8, calibrated on aligned crops of the photos in CALIBRATION_DIR (default: the test
+        /// photos with augmentations).
+        #[arg(long, num_args = 0..=1, value_name = "CALIBRATION_DIR", conflicts_with = "fp16")]
+        int8: Option<Option<PathBuf>>,
+        /// fp16, with float32 inputs and outputs kept.
+        #[arg(long)]
+        fp16: bool,
+        /// Output file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write the aligned 256x256 generator crops of the faces in photos (int8 calibration data).
+    CalibrationCrops(ghost_models::calibration::Args),
     /// Write a Triton model repository (DIR/<name>/config.pbtxt, DIR/<name>/1/model.onnx) for the
     /// installed models, or for the models named. MTCNN's networks are served as <folder>_pnet,
     /// <folder>_rnet, <folder>_onet.
@@ -134,6 +156,37 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Verify => verify(&manifest, &dirs),
+        Cmd::Export { model, int8, fp16, out } => {
+            let variant = match (&int8, fp16) {
+                (Some(_), _) => Variant::Int8,
+                (None, true) => Variant::Fp16,
+                (None, false) => {
+                    eprintln!("error: say which variant: --int8 [CALIBRATION_DIR] or --fp16");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let photos: Vec<PathBuf> = int8.flatten().into_iter().collect();
+            match variants::export(&model, variant, &photos, out.as_deref()) {
+                Ok(path) => {
+                    println!("{model}: {} variant written to {}", variant.suffix(), path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::CalibrationCrops(args) => match ghost_models::calibration::run(&args) {
+            Ok(files) => {
+                println!("wrote {} crops to {}", files.len(), args.out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::TritonRepo {
             dir,
             models,
@@ -205,7 +258,12 @@ fn main() -> ExitCode {
             }
             let mut failed = 0;
             for e in wanted {
-                match fetcher.fetch(e) {
+                let fetched = if e.from.is_some() {
+                    variants::fetch_variant(&fetcher, &manifest, e).map_err(|e| format!("{e:#}"))
+                } else {
+                    fetcher.fetch(e).map_err(|e| e.to_string())
+                };
+                match fetched {
                     Ok(Fetched::AlreadyInstalled(p)) => println!("{}: already installed at {}", e.name, p.display()),
                     Ok(Fetched::Installed(p)) => println!("{}: installed at {}", e.name, p.display()),
                     Err(err) => {
@@ -229,9 +287,9 @@ fn list(manifest: &Manifest, dirs: &[PathBuf]) -> ExitCode {
         "NAME", "ROLE", "FAMILY", "FILE", "SIZE", "CHECKSUM"
     );
     for e in &manifest.models {
-        let file = match (&e.source, &e.member) {
-            (Some(s), Some(_)) => format!("{} ({s})", e.file),
-            (Some(s), None) => format!("{} ({s})", e.file),
+        let file = match (&e.source, &e.from) {
+            (Some(s), _) => format!("{} ({s})", e.file),
+            (None, Some(from)) => format!("{} (from {from})", e.file),
             _ => e.file.clone(),
         };
         let size =

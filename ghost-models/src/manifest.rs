@@ -46,6 +46,9 @@ pub struct ModelEntry {
     pub member: Option<String>,
     /// What the exporter builds from a .pth source.
     pub export: Option<String>,
+    /// For a variant made locally: the generator it is made from, and which variant (int8, fp16).
+    pub from: Option<String>,
+    pub variant: Option<String>,
     pub size: Option<u64>,
     pub sha256: Option<String>,
     pub crc32: Option<String>,
@@ -101,7 +104,7 @@ impl ModelEntry {
 
     /// Whether the installed file is the downloaded one (so its checksum applies to it).
     pub fn installed_is_download(&self) -> bool {
-        self.source.is_none()
+        self.source.is_none() && self.from.is_none()
     }
 
     pub fn is_pth(&self) -> bool {
@@ -122,6 +125,20 @@ impl Manifest {
             }
             if e.is_pth() && e.export.is_none() {
                 return Err(format!("models.toml: '{}' downloads a .pth but says nothing to export", e.name));
+            }
+            if e.from.is_some() != e.variant.is_some() {
+                return Err(format!("models.toml: '{}' needs both `from` and `variant`, or neither", e.name));
+            }
+            if let (Some(from), Some(variant)) = (&e.from, &e.variant) {
+                if !m.models.iter().any(|b| &b.name == from && b.from.is_none()) {
+                    return Err(format!(
+                        "models.toml: '{}' is made from '{from}', which is not a downloadable model",
+                        e.name
+                    ));
+                }
+                if crate::variants::Variant::from_name(variant).is_none() {
+                    return Err(format!("models.toml: '{}' has variant '{variant}'; known: int8, fp16", e.name));
+                }
             }
         }
         Ok(m)

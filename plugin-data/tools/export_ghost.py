@@ -11,7 +11,7 @@
     python3 plugin-data/tools/export_ghost.py --onnx DIR/ghost_2_256.onnx --int8 CROPS_DIR [--fp16]   (no PyTorch)
 
 --int8 CROPS_DIR adds NAME_int8.onnx (static int8, QDQ, calibrated on the aligned 256x256 crops of
-CROPS_DIR; `cargo run --example calibration_crops -- --augment 8 --out CROPS_DIR [PHOTOS]` makes them) and
+CROPS_DIR; `cargo run -p ghost-models -- calibration-crops --augment 8 --out CROPS_DIR [PHOTOS]` makes them) and
 --fp16 NAME_fp16.onnx (float32 inputs and output), both by quantize_ghost.py; --onnx applies them to a
 generator file that already exists (facefusion's ghost_*_256.onnx or an earlier export).
 

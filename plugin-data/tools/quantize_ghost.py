@@ -9,7 +9,7 @@
 MODEL is any file with the generator contract of src/models/swapper.rs: inputs target (N,3,256,256) RGB in
 [-1,1] (or Xt) and source (N,512) raw ArcFace identity (or z_id); one output (N,3,256,256) from tanh.
 CROPS_DIR holds aligned 256x256 face crops as PNG, made the way the element makes them
-(`cargo run --example calibration_crops -- --augment 8 --out CROPS_DIR [PHOTOS]`). Identities: the .npy
+(`cargo run -p ghost-models -- calibration-crops --augment 8 --out CROPS_DIR [PHOTOS]`). Identities: the .npy
 files in CROPS_DIR (each (512,) or (K,512) float32, e.g. from `ghostfaceswap embedding-out=`), used in
 turn; without any, synthetic raw ArcFace-like vectors (see synthetic_identities).
 
@@ -92,7 +92,7 @@ def read_png(path):
 def crop_files(directory):
     files = sorted(f for f in os.listdir(directory) if f.lower().endswith(".png"))
     if not files:
-        sys.exit(f"no PNG crops in {directory}: make them with `cargo run --example calibration_crops -- --out {directory}`")
+        sys.exit(f"no PNG crops in {directory}: make them with `cargo run -p ghost-models -- calibration-crops --out {directory}`")
     return [os.path.join(directory, f) for f in files]
 
 

@@ -8,7 +8,7 @@
 #   2. load the exports in our elements: the 2-block generator and the iresnet100 inside ghostfaceswap
 #      on a photo, the SR net through the runtime with the enhancer contract;
 #   3. make the int8 and fp16 variants of the 2-block generator (calibration crops of obama.jpg and biden.jpg
-#      by examples/calibration_crops.rs) and print their PSNR / max abs difference vs fp32 on held-out crops
+#      by `ghost-models calibration-crops`) and print their PSNR / max abs difference vs fp32 on held-out crops
 #      (32bit.png, obama_partial_face.jpg);
 #   4. time the generator of the real GHOST size (examples/bench_generator.rs) at batch 1 and 4, fp32 and
 #      int8 alternating.
@@ -32,8 +32,8 @@ for b in $BLOCKS; do
   "$PYTHON" export_ghost.py --random-from-shapes --generator - --blocks "$b" --out "$OUT"
 done
 cd "$ROOT"
-cargo run --example calibration_crops -- --augment 8 --out "$OUT/calibration" tests/data/obama.jpg tests/data/biden.jpg
-cargo run --example calibration_crops -- --augment 2 --out "$OUT/heldout" tests/data/32bit.png tests/data/obama_partial_face.jpg
+cargo run -p ghost-models -- calibration-crops --augment 8 --out "$OUT/calibration" tests/data/obama.jpg tests/data/biden.jpg
+cargo run -p ghost-models -- calibration-crops --augment 2 --out "$OUT/heldout" tests/data/32bit.png tests/data/obama_partial_face.jpg
 "$PYTHON" plugin-data/tools/export_ghost.py --onnx "$OUT/ghost_unet_2blocks.onnx" --int8 "$OUT/calibration" --fp16
 G="$OUT/ghost_unet_2blocks"
 "$PYTHON" plugin-data/tools/quantize_ghost.py "$G.onnx" --compare "$OUT/heldout" "${G}_int8.onnx" "${G}_fp16.onnx"

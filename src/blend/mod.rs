@@ -150,6 +150,8 @@ impl MissingMaskModel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
     NoSwap,
+    /// Pasted already by an earlier blender.
+    Applied,
     /// Singular, non-finite or sub-pixel crop affine, or an empty crop.
     Degenerate,
     /// The crop's footprint misses the frame.
@@ -160,6 +162,8 @@ pub enum Skip {
 #[derive(Debug, Default, Clone)]
 pub struct FrameReport {
     pub blended: usize,
+    /// The faces pasted into the frame (indices).
+    pub pasted: Vec<usize>,
     pub skipped: Vec<(usize, Skip)>,
     /// (face index, mask parameters used), for the landmark mask.
     pub params: Vec<(usize, MaskParams)>,
@@ -228,6 +232,10 @@ impl Blender {
                 report.skipped.push((i, Skip::NoSwap));
                 continue;
             };
+            if swap.applied && !cfg.debug {
+                report.skipped.push((i, Skip::Applied));
+                continue;
+            }
             if !affine_ok(swap) {
                 report.skipped.push((i, Skip::Degenerate));
                 continue;
@@ -252,6 +260,7 @@ impl Blender {
             };
             if composite_support(frame, crop, &mask, &swap.frame_to_crop, cfg.opacity) {
                 report.blended += 1;
+                report.pasted.push(i);
             } else {
                 report.skipped.push((i, Skip::Outside));
             }
@@ -409,14 +418,14 @@ mod tests {
     #[test]
     fn degenerate_affines_are_detected() {
         let crop = Arc::new(RgbImage::new(256, 256));
-        let ok = SwapResult { crop: crop.clone(), frame_to_crop: Affine2::scale(2.0, 2.0) };
+        let ok = SwapResult::new(crop.clone(), Affine2::scale(2.0, 2.0));
         assert!(affine_ok(&ok));
-        let zero = SwapResult { crop: crop.clone(), frame_to_crop: Affine2([0.0; 6]) };
+        let zero = SwapResult::new(crop.clone(), Affine2([0.0; 6]));
         assert!(!affine_ok(&zero));
         // A zero-size face: the 256 crop would cover a 1e-4 px patch.
-        let tiny = SwapResult { crop: crop.clone(), frame_to_crop: Affine2::scale(1e6, 1e6) };
+        let tiny = SwapResult::new(crop.clone(), Affine2::scale(1e6, 1e6));
         assert!(!affine_ok(&tiny));
-        let nan = SwapResult { crop, frame_to_crop: Affine2([f64::NAN, 0.0, 0.0, 0.0, 1.0, 0.0]) };
+        let nan = SwapResult::new(crop, Affine2([f64::NAN, 0.0, 0.0, 0.0, 1.0, 0.0]));
         assert!(!affine_ok(&nan));
     }
 }

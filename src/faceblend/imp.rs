@@ -9,7 +9,8 @@ use gst_base::subclass::prelude::*;
 
 use crate::blend::{BlendConfig, Blender, ColorCorrect, MaskMode, MissingMaskModel, Skip};
 use crate::common::{
-    log_property_change, optional_string, packed_frame_mut, rgb_pad_templates, ElementError, ModelProps, ServerOutage,
+    log_property_change, map_frame_mut, optional_string, rgb_pad_templates, warn_no_face_meta, warn_unreadable_frame,
+    ElementError, ModelProps, ServerOutage,
 };
 use crate::meta::FacesMeta;
 use crate::models::landmark106::Landmarker;
@@ -81,6 +82,10 @@ struct State {
     blender: Blender,
     info: Option<gst_video::VideoInfo>,
     outage: ServerOutage,
+    /// Frames without face meta; warned once per run.
+    warned_no_meta: bool,
+    /// A frame could not be mapped as its caps say; warned once per stream.
+    warned_frame: bool,
 }
 
 #[derive(Default)]
@@ -167,6 +172,28 @@ impl ObjectImpl for FaceBlend {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         log_property_change(*CAT, self.obj().upcast_ref(), pspec, value);
+        if pspec.name() == "mask" {
+            // While running, a mask whose model was not loaded is refused (the stream goes on).
+            let loaded = self
+                .state
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|s| (s.blender.landmarker.is_some(), s.blender.parser.is_some()));
+            if let Some((has_landmarker, has_parser)) = loaded {
+                let mask: MaskMode = value.get().expect("type checked upstream");
+                if let Err(e) = BlendConfig::resolve(mask, has_landmarker, has_parser) {
+                    let kept = self.settings.lock().unwrap().mask;
+                    gst::element_imp_warning!(
+                        self,
+                        gst::LibraryError::Settings,
+                        ("{}, which this run did not load; mask stays {:?}", e, kept),
+                        ["set the model before the pipeline starts"]
+                    );
+                    return;
+                }
+            }
+        }
         let mut s = self.settings.lock().unwrap();
         if s.props.set(value, pspec) {
             return;
@@ -251,8 +278,13 @@ impl BaseTransformImpl for FaceBlend {
         settings
             .config(landmarker.is_some(), parser.is_some())
             .map_err(|e| ElementError::Settings(e.to_string()).to_error_message())?;
-        *self.state.lock().unwrap() =
-            Some(State { blender: Blender::new(landmarker, parser), info: None, outage: ServerOutage::default() });
+        *self.state.lock().unwrap() = Some(State {
+            blender: Blender::new(landmarker, parser),
+            info: None,
+            outage: ServerOutage::default(),
+            warned_no_meta: false,
+            warned_frame: false,
+        });
         Ok(())
     }
 
@@ -285,39 +317,62 @@ impl BaseTransformImpl for FaceBlend {
             let s = self.settings.lock().unwrap();
             (s.debug || s.mask == MaskMode::Debug, s.opacity)
         };
+        if inbuf.meta::<FacesMeta>().is_none() {
+            let mut guard = self.state.lock().unwrap();
+            if let Some(state) = guard.as_mut().filter(|s| !s.warned_no_meta) {
+                state.warned_no_meta = true;
+                drop(guard);
+                warn_no_face_meta(self.obj().upcast_ref(), "ghostfacedetect, ghostfacetrack and ghostfaceswap");
+            }
+        }
         let work = inbuf.meta::<FacesMeta>().is_some_and(|m| {
             let faces = &m.faces().faces;
-            (debug && !faces.is_empty()) || (opacity > 0.0 && faces.iter().any(|f| f.swap.is_some()))
+            (debug && !faces.is_empty())
+                || (opacity > 0.0 && faces.iter().any(|f| f.swap.as_ref().is_some_and(|s| !s.applied)))
         });
         self.obj().set_passthrough(!work);
     }
 
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let Some(faces) = FacesMeta::from_buffer(buffer) else { return Ok(gst::FlowSuccess::Ok) };
+        let Some(mut faces) = FacesMeta::from_buffer(buffer) else { return Ok(gst::FlowSuccess::Ok) };
         let settings = self.settings.lock().unwrap().clone();
         let mut state_guard = self.state.lock().unwrap();
         let state = state_guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        // set_property refuses masks whose model is not loaded, so this holds while running.
         let cfg = settings.config(state.blender.landmarker.is_some(), state.blender.parser.is_some()).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", e));
             gst::FlowError::Error
         })?;
-        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).map_err(|_| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("could not map the video frame writable"));
-            gst::FlowError::Error
-        })?;
-        let mut packed = packed_frame_mut(&mut frame).ok_or(gst::FlowError::NotNegotiated)?;
-        let report = match state.blender.process(&mut packed, &faces.faces, &cfg) {
-            Ok(report) => {
-                state.outage.on_success(&*self.obj(), *CAT);
-                report
-            }
-            // A served landmarker or parser that is away. Faces composited before the failing one stay;
-            // the rest of the frame is as it came.
-            Err(e) if state.outage.on_error(&*self.obj(), *CAT, &e) => return Ok(gst::FlowSuccess::Ok),
-            Err(e) => {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("blending failed: {}", e));
-                return Err(gst::FlowError::Error);
+        let report = {
+            let mut mapped = match map_frame_mut(buffer, &info) {
+                Ok(mapped) => mapped,
+                Err(e) => {
+                    let first = !std::mem::replace(&mut state.warned_frame, true);
+                    drop(state_guard);
+                    if first {
+                        warn_unreadable_frame(self.obj().upcast_ref(), &e);
+                    }
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+            };
+            match state.blender.process(&mut mapped.frame_mut(), &faces.faces, &cfg) {
+                Ok(report) => {
+                    state.outage.on_success(&*self.obj(), *CAT);
+                    report
+                }
+                Err(e) => {
+                    // A served landmarker or parser that is away. Faces composited before the failing one
+                    // stay; the rest of the frame is as it came.
+                    if let Some(notice) = state.outage.on_error(&e) {
+                        drop(mapped);
+                        drop(state_guard);
+                        notice.post(&*self.obj(), *CAT);
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("blending failed: {}", e));
+                    return Err(gst::FlowError::Error);
+                }
             }
         };
         for (i, why) in &report.skipped {
@@ -326,6 +381,15 @@ impl BaseTransformImpl for FaceBlend {
             }
         }
         gst::trace!(CAT, imp = self, "{} faces blended", report.blended);
+        if !cfg.debug && report.blended > 0 {
+            // A second ghostfaceblend downstream must not paste the same swap again.
+            for &i in &report.pasted {
+                if let Some(swap) = faces.faces[i].swap.as_mut() {
+                    swap.applied = true;
+                }
+            }
+            FacesMeta::set(buffer, faces);
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -8,7 +8,8 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use crate::common::{
-    log_property_change, optional_string, packed_frame, rgb_pad_templates, ElementError, ModelProps, ServerOutage,
+    log_property_change, map_frame, optional_string, rgb_pad_templates, warn_unreadable_frame, ElementError,
+    ModelProps, ServerOutage,
 };
 use crate::message::FacesMessage;
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
@@ -65,6 +66,8 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     frames_seen: u64,
     outage: ServerOutage,
+    /// A frame could not be read (its geometry lies); warned once per stream.
+    warned_frame: bool,
 }
 
 #[derive(Default)]
@@ -251,7 +254,7 @@ impl BaseTransformImpl for FaceDetect {
         );
         *self.runs.lock().unwrap() = 0;
         *self.state.lock().unwrap() =
-            Some(State { detector, info: None, frames_seen: 0, outage: ServerOutage::default() });
+            Some(State { detector, info: None, frames_seen: 0, outage: ServerOutage::default(), warned_frame: false });
         Ok(())
     }
 
@@ -288,27 +291,44 @@ impl BaseTransformImpl for FaceDetect {
         let mut run_now = state.frames_seen % settings.interval.max(1) as u64 == 0;
         state.frames_seen += 1;
         let mut faces = Vec::new();
+        let (mut unreadable, mut outage) = (None, None);
         if run_now {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buffer, &info).map_err(|_| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("could not map the video frame"));
-                gst::FlowError::Error
-            })?;
-            let packed = packed_frame(&frame).ok_or(gst::FlowError::NotNegotiated)?;
-            match state.detector.detect(&packed, &settings.params) {
-                Ok(detections) => {
-                    state.outage.on_success(&*self.obj(), *CAT);
-                    *self.runs.lock().unwrap() += 1;
-                    faces = select_faces(detections, settings.max_faces);
-                }
-                // A served detector that is away: the frame goes on as one the detector did not look at.
-                Err(e) if state.outage.on_error(&*self.obj(), *CAT, &e) => run_now = false,
+            match map_frame(buffer, &info) {
+                Ok(mapped) => match state.detector.detect(&mapped.frame(), &settings.params) {
+                    Ok(detections) => {
+                        state.outage.on_success(&*self.obj(), *CAT);
+                        *self.runs.lock().unwrap() += 1;
+                        faces = select_faces(detections, settings.max_faces);
+                    }
+                    Err(e) => match state.outage.on_error(&e) {
+                        // A served detector that is away: the frame goes on as one the detector did not
+                        // look at.
+                        Some(notice) => {
+                            outage = Some(notice);
+                            run_now = false;
+                        }
+                        None => {
+                            gst::element_imp_error!(self, gst::StreamError::Failed, ("face detection failed: {}", e));
+                            return Err(gst::FlowError::Error);
+                        }
+                    },
+                },
                 Err(e) => {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ("face detection failed: {}", e));
-                    return Err(gst::FlowError::Error);
+                    // Not looked at: the tracker predicts this frame as one the detector skipped.
+                    if !std::mem::replace(&mut state.warned_frame, true) {
+                        unreadable = Some(e);
+                    }
+                    run_now = false;
                 }
             }
         }
         drop(state_guard);
+        if let Some(e) = unreadable {
+            warn_unreadable_frame(self.obj().upcast_ref(), &e);
+        }
+        if let Some(notice) = outage {
+            notice.post(&*self.obj(), *CAT);
+        }
 
         gst::trace!(CAT, imp = self, "{} faces (detection ran: {run_now})", faces.len());
         if settings.roi_meta {

@@ -7,8 +7,10 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::FamilyProp;
-use crate::common::{log_property_change, optional_string, rgb_pad_templates, ElementError, ModelProps, ServerOutage};
-use crate::meta::{FacesMeta, SwapResult};
+use crate::common::{
+    log_property_change, optional_string, rgb_pad_templates, warn_no_face_meta, ElementError, ModelProps, ServerOutage,
+};
+use crate::meta::FacesMeta;
 use crate::models::enhancer::{EnhanceJob, Enhancer};
 use crate::models::locate_model;
 
@@ -173,15 +175,18 @@ impl BaseTransformImpl for FaceEnhance {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let Some(mut frame_faces) = FacesMeta::from_buffer(buffer) else {
-            if !state.warned_no_meta {
-                state.warned_no_meta = true;
-                gst::warning!(CAT, imp = self, "buffer without face meta: put ghostfaceswap before ghostfaceenhance");
+            let first = !std::mem::replace(&mut state.warned_no_meta, true);
+            drop(guard);
+            if first {
+                warn_no_face_meta(self.obj().upcast_ref(), "ghostfacedetect, ghostfacetrack and ghostfaceswap");
             }
             return Ok(gst::FlowSuccess::Ok);
         };
         let blend = self.settings.lock().unwrap().blend as f32;
-        let chosen: Vec<usize> =
-            (0..frame_faces.faces.len()).filter(|&i| frame_faces.faces[i].swap.is_some()).collect();
+        // A swap already pasted into the frame (a ghostfaceblend upstream) is not enhanced again.
+        let chosen: Vec<usize> = (0..frame_faces.faces.len())
+            .filter(|&i| frame_faces.faces[i].swap.as_ref().is_some_and(|s| !s.applied))
+            .collect();
         if chosen.is_empty() || blend <= 0.0 {
             return Ok(gst::FlowSuccess::Ok);
         }
@@ -199,9 +204,13 @@ impl BaseTransformImpl for FaceEnhance {
                     state.outage.on_success(&*self.obj(), *CAT);
                     r
                 }
-                // A served enhancer that is away: the crops stay as the swapper made them.
-                Err(e) if state.outage.on_error(&*self.obj(), *CAT, &e) => return Ok(gst::FlowSuccess::Ok),
                 Err(e) => {
+                    // A served enhancer that is away: the crops stay as the swapper made them.
+                    if let Some(notice) = state.outage.on_error(&e) {
+                        drop(guard);
+                        notice.post(&*self.obj(), *CAT);
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
                     gst::element_imp_error!(self, gst::StreamError::Failed, ("enhancer: {}", e));
                     return Err(gst::FlowError::Error);
                 }
@@ -209,7 +218,11 @@ impl BaseTransformImpl for FaceEnhance {
         };
         drop(guard);
         for (&i, (crop, frame_to_crop)) in chosen.iter().zip(results) {
-            frame_faces.faces[i].swap = Some(SwapResult { crop: Arc::new(crop), frame_to_crop });
+            // The swap's age and applied flag stay as they were: only its pixels and geometry change.
+            if let Some(swap) = frame_faces.faces[i].swap.as_mut() {
+                swap.crop = Arc::new(crop);
+                swap.frame_to_crop = frame_to_crop;
+            }
         }
         gst::trace!(CAT, imp = self, "enhanced {} faces", chosen.len());
         FacesMeta::set(buffer, frame_faces);

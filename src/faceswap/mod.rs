@@ -24,6 +24,23 @@ pub enum CropModeProp {
     Frontal = 1,
 }
 
+/// When the generator runs.
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstGhostSwapMode")]
+pub enum SwapMode {
+    #[default]
+    #[enum_value(name = "Auto: realtime when the pipeline is live, else every frame", nick = "auto")]
+    Auto = 0,
+    #[enum_value(name = "Every frame: each frame waits for its own swap (files)", nick = "every-frame")]
+    EveryFrame = 1,
+    #[enum_value(
+        name = "Realtime: a worker swaps the newest frame, others reuse its result (never delays a frame)",
+        nick = "realtime"
+    )]
+    Realtime = 2,
+}
+
 /// Which faces are swapped.
 #[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, glib::Enum, Default)]
 #[repr(u32)]

@@ -442,7 +442,8 @@ impl ElementImpl for FaceSwapBin {
     }
 
     fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::NullToReady {
+        // `enhancer` may change in NULL and READY: applied on the way out of either.
+        if matches!(transition, gst::StateChange::NullToReady | gst::StateChange::ReadyToPaused) {
             self.update_enhancer()?;
         }
         self.parent_change_state(transition)

@@ -10,9 +10,10 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::TrackMethod;
+use crate::common::warn_no_face_meta;
 use crate::message::FacesMessage;
 use crate::meta::{sync_roi_metas, Face, FacesMeta, FrameFaces};
-use crate::track::{follow_points, Detection, Method, TrackedFace, Tracker, TrackerParams};
+use crate::track::{follow_points, Detection, Method, OneEuroParams, TrackedFace, Tracker, TrackerParams};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("ghostfacetrack", gst::DebugColorFlags::empty(), Some("GHOST face tracker"))
@@ -21,6 +22,15 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// Assumed frame duration for the latency when the caps give no frame rate and no buffer had a
 /// duration yet (30 fps).
 const FALLBACK_FRAME_DURATION: gst::ClockTime = gst::ClockTime::from_nseconds(33_333_333);
+
+/// A DISCONT buffer this many frame durations after the previous one starts new tracks (a cut);
+/// a shorter gap is frames a live source lost, which the tracks bridge.
+const RESET_GAP_FRAMES: u64 = 30;
+
+const DEFAULT_METHOD: TrackMethod = TrackMethod::Kalman;
+const DEFAULT_MIN_CUTOFF: f64 = OneEuroParams::DEFAULT.min_cutoff;
+const DEFAULT_BETA: f64 = OneEuroParams::DEFAULT.beta;
+const DEFAULT_D_CUTOFF: f64 = OneEuroParams::DEFAULT.d_cutoff;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -31,6 +41,9 @@ struct Settings {
     max_age: u32,
     process_noise: f64,
     measurement_noise: f64,
+    min_cutoff: f64,
+    beta: f64,
+    d_cutoff: f64,
     post_messages: bool,
 }
 
@@ -38,13 +51,16 @@ impl Default for Settings {
     fn default() -> Self {
         let p = TrackerParams::default();
         Self {
-            method: TrackMethod::Kalman,
+            method: DEFAULT_METHOD,
             lookahead: 0,
             iou_threshold: p.iou_threshold,
             min_hits: p.min_hits,
             max_age: p.max_age,
             process_noise: p.process_noise,
             measurement_noise: p.measurement_noise,
+            min_cutoff: DEFAULT_MIN_CUTOFF,
+            beta: DEFAULT_BETA,
+            d_cutoff: DEFAULT_D_CUTOFF,
             post_messages: false,
         }
     }
@@ -56,6 +72,7 @@ impl Settings {
             method: match self.method {
                 TrackMethod::Kalman => Method::Kalman,
                 TrackMethod::Ghost => Method::Ghost,
+                TrackMethod::OneEuro => Method::OneEuro,
             },
             lookahead: self.lookahead,
             iou_threshold: self.iou_threshold,
@@ -63,6 +80,8 @@ impl Settings {
             max_age: self.max_age,
             process_noise: self.process_noise,
             measurement_noise: self.measurement_noise,
+            one_euro: OneEuroParams { min_cutoff: self.min_cutoff, beta: self.beta, d_cutoff: self.d_cutoff },
+            ..TrackerParams::default()
         }
     }
 }
@@ -87,6 +106,8 @@ struct State {
     last_duration: Option<gst::ClockTime>,
     last_pts: Option<gst::ClockTime>,
     warned_no_meta: bool,
+    /// The stream's first frame has left (at once: see `sink_chain`).
+    released_first: bool,
 }
 
 impl State {
@@ -99,6 +120,7 @@ impl State {
             last_duration: None,
             last_pts: None,
             warned_no_meta: false,
+            released_first: false,
         }
     }
 
@@ -230,11 +252,16 @@ impl FaceTrack {
 
     fn sink_chain(&self, _pad: &gst::Pad, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut out = Vec::new();
+        let warn_no_meta;
         {
             let mut state = self.state.lock().unwrap();
             let pts = buffer.pts();
             let backwards = matches!((pts, state.last_pts), (Some(p), Some(l)) if p < l);
-            if buffer.flags().contains(gst::BufferFlags::DISCONT) || backwards {
+            // A DISCONT flag alone is also set by a live source that lost a few frames (v4l2src, a leaky
+            // queue): the faces are still there, so the tracks go on. Only a jump in time (a cut, a
+            // new segment) or time running backwards starts new tracks.
+            let jump = matches!((pts, state.last_pts), (Some(p), Some(l)) if p > l + state.frame_duration() * RESET_GAP_FRAMES);
+            if backwards || (buffer.flags().contains(gst::BufferFlags::DISCONT) && (jump || pts.is_none())) {
                 gst::debug!(CAT, imp = self, "discontinuity at {:?}: tracks reset", pts);
                 state.drain(&mut out);
                 state.tracker.reset();
@@ -246,14 +273,7 @@ impl FaceTrack {
                 state.last_duration = buffer.duration();
             }
             let faces = FacesMeta::from_buffer(&buffer);
-            if faces.is_none() && !state.warned_no_meta {
-                state.warned_no_meta = true;
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "buffer without face meta (is ghostfacedetect upstream?): passed through untouched"
-                );
-            }
+            warn_no_meta = faces.is_none() && !std::mem::replace(&mut state.warned_no_meta, true);
             let tracked = faces.is_some();
             let detections = faces.filter(|f| f.detection_ran).map(|f| {
                 f.faces
@@ -262,9 +282,24 @@ impl FaceTrack {
                     .collect::<Vec<_>>()
             });
             state.held.push_back(Item::Buffer { buffer, tracked });
+            // The One Euro cutoffs are in Hz.
+            let rate = 1e9 / state.frame_duration().nseconds().max(1) as f64;
+            state.tracker.set_frame_rate(rate);
             if let Some(faces) = state.tracker.push(detections) {
                 state.take_frame(faces, &mut out);
             }
+            // The first frame of a stream leaves at once (filtered causally) instead of after the
+            // lookahead: a sink behind us prerolls even when upstream cannot go on until then, e.g.
+            // a tee whose other branch's queue is smaller than the lookahead (issue: preroll deadlock).
+            if !state.released_first {
+                state.released_first = true;
+                if let Some(faces) = state.tracker.release_oldest() {
+                    state.take_frame(faces, &mut out);
+                }
+            }
+        }
+        if warn_no_meta {
+            warn_no_face_meta(self.obj().upcast_ref(), "ghostfacedetect");
         }
         self.push_out(out)
     }
@@ -278,6 +313,8 @@ impl FaceTrack {
                 state.held.clear();
                 state.tracker.reset();
                 state.last_pts = None;
+                // After a flushing seek the sinks preroll again.
+                state.released_first = false;
                 drop(state);
                 self.srcpad.push_event(event)
             }
@@ -356,9 +393,9 @@ impl ObjectImpl for FaceTrack {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let d = Settings::default();
             vec![
-                glib::ParamSpecEnum::builder_with_default("method", d.method)
+                glib::ParamSpecEnum::builder_with_default("method", DEFAULT_METHOD)
                     .nick("Smoothing method")
-                    .blurb("kalman: constant-velocity Kalman filter (fixed-lag RTS smoother with lookahead); ghost: GHOST's reference rule, a centred ±2-frame keypoint mean reset on a jump over 5 px (needs lookahead >= 2)")
+                    .blurb("kalman: Kalman filter of the box, the keypoints' centroid (constant acceleration) and their zoom and roll against a slowly learnt shape template, the motion noise growing with the face's speed (smooth when still, little lag when moving); with lookahead, a fixed-lag RTS smoother. one-euro: the One Euro filter (Casiez et al. 2012) on the same coordinates, causal only (lookahead=0): a little smoother on still faces, but on moving ones about twice kalman's jitter at more error (README, Tracking). ghost: GHOST's reference rule, a centred ±2-frame keypoint mean reset on a jump over 5 px (needs lookahead >= 2)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("lookahead")
@@ -393,7 +430,7 @@ impl ObjectImpl for FaceTrack {
                     .build(),
                 glib::ParamSpecDouble::builder("process-noise")
                     .nick("Process noise")
-                    .blurb("Scale factor on the motion noise: higher follows fast motion more closely, lower smooths more")
+                    .blurb("method=kalman: scale factor on the motion noise; higher follows fast motion more closely, lower smooths more")
                     .minimum(0.001)
                     .maximum(1000.0)
                     .default_value(d.process_noise)
@@ -401,10 +438,34 @@ impl ObjectImpl for FaceTrack {
                     .build(),
                 glib::ParamSpecDouble::builder("measurement-noise")
                     .nick("Measurement noise")
-                    .blurb("Scale factor on the detector noise: higher trusts detections less and smooths more")
+                    .blurb("method=kalman: scale factor on the detector noise; higher trusts detections less and smooths more")
                     .minimum(0.001)
                     .maximum(1000.0)
                     .default_value(d.measurement_noise)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("min-cutoff")
+                    .nick("One Euro minimum cutoff")
+                    .blurb("method=one-euro: cutoff frequency (Hz) for a still face; lower smooths still faces more and lags more when they start moving")
+                    .minimum(0.001)
+                    .maximum(1000.0)
+                    .default_value(DEFAULT_MIN_CUTOFF)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("beta")
+                    .nick("One Euro speed coefficient")
+                    .blurb("method=one-euro: how fast the cutoff rises with the speed, Hz per (face height per second); higher lags less behind moving faces and smooths them less. Speeds count in face heights, so the default suits any resolution")
+                    .minimum(0.0)
+                    .maximum(100000.0)
+                    .default_value(DEFAULT_BETA)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("d-cutoff")
+                    .nick("One Euro speed cutoff")
+                    .blurb("method=one-euro: cutoff frequency (Hz) of the low-pass filter on the speed")
+                    .minimum(0.001)
+                    .maximum(1000.0)
+                    .default_value(DEFAULT_D_CUTOFF)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("post-messages")
@@ -419,6 +480,7 @@ impl ObjectImpl for FaceTrack {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        gst::info!(CAT, imp = self, "{} set to {:?}", pspec.name(), value);
         let mut s = self.settings.lock().unwrap();
         match pspec.name() {
             "method" => s.method = value.get().expect("type checked upstream"),
@@ -428,6 +490,9 @@ impl ObjectImpl for FaceTrack {
             "max-age" => s.max_age = value.get().expect("type checked upstream"),
             "process-noise" => s.process_noise = value.get().expect("type checked upstream"),
             "measurement-noise" => s.measurement_noise = value.get().expect("type checked upstream"),
+            "min-cutoff" => s.min_cutoff = value.get().expect("type checked upstream"),
+            "beta" => s.beta = value.get().expect("type checked upstream"),
+            "d-cutoff" => s.d_cutoff = value.get().expect("type checked upstream"),
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
         }
@@ -443,6 +508,9 @@ impl ObjectImpl for FaceTrack {
             "max-age" => s.max_age.to_value(),
             "process-noise" => s.process_noise.to_value(),
             "measurement-noise" => s.measurement_noise.to_value(),
+            "min-cutoff" => s.min_cutoff.to_value(),
+            "beta" => s.beta.to_value(),
+            "d-cutoff" => s.d_cutoff.to_value(),
             "post-messages" => s.post_messages.to_value(),
             other => unreachable!("unknown property {other}"),
         }
@@ -457,7 +525,7 @@ impl ElementImpl for FaceTrack {
             gst::subclass::ElementMetadata::new(
                 "GHOST face tracker",
                 "Filter/Analyzer/Video",
-                "Tracks the faces of the face meta (ids, Kalman-smoothed boxes and keypoints, predicted faces through detector misses); pixels untouched",
+                "Tracks the faces of the face meta (ids, smoothed boxes and keypoints, predicted faces through detector misses); pixels untouched",
                 "gst-ghost developers",
             )
         });
@@ -484,6 +552,17 @@ impl ElementImpl for FaceTrack {
                     gst::LibraryError::Settings,
                     (
                         "method=ghost needs lookahead >= 2 (its mean spans two frames either side); got lookahead={}",
+                        settings.lookahead
+                    )
+                );
+                return Err(gst::StateChangeError);
+            }
+            if settings.method == TrackMethod::OneEuro && settings.lookahead > 0 {
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Settings,
+                    (
+                        "method=one-euro is a causal filter and does not use lookahead; set lookahead=0 (or method=kalman to smooth with lookahead); got lookahead={}",
                         settings.lookahead
                     )
                 );

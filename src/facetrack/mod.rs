@@ -15,7 +15,7 @@ mod imp;
 pub enum TrackMethod {
     #[default]
     #[enum_value(
-        name = "Kalman: constant-velocity Kalman filter; with lookahead, fixed-lag RTS smoother",
+        name = "Kalman: box, keypoint centroid and shape similarity with speed-adaptive noise; with lookahead, fixed-lag RTS smoother",
         nick = "kalman"
     )]
     Kalman = 0,
@@ -24,6 +24,11 @@ pub enum TrackMethod {
         nick = "ghost"
     )]
     Ghost = 1,
+    #[enum_value(
+        name = "One Euro: speed-adaptive low-pass filter per coordinate, causal (needs lookahead=0)",
+        nick = "one-euro"
+    )]
+    OneEuro = 2,
 }
 
 glib::wrapper! {

@@ -50,6 +50,28 @@ pub fn crop_transform(kps: &[[f32; 2]; 5], mode: CropMode) -> Affine2 {
     }
 }
 
+/// The frame → 256 crop transform with a given template: GHOST's five multi-pose templates are
+/// indices 0..5 (`ghost_224_transform` picks the best one), the frontal template is index 0. A crop
+/// made on one frame is placed on a later one with the later keypoints fitted to the *same*
+/// template, so the face keeps its place in the crop when the best template changes in between.
+pub fn crop_transform_with(kps: &[[f32; 2]; 5], mode: CropMode, template: usize) -> Affine2 {
+    match mode {
+        CropMode::Ghost => {
+            let t = scaled_template(&GHOST_TEMPLATES_112[template.min(GHOST_TEMPLATES_112.len() - 1)], 2.0, 0.0);
+            umeyama(&points_f64(kps), &t).then(&resize_affine(GHOST_CROP_SIZE, GENERATOR_SIZE))
+        }
+        CropMode::Frontal => crop_transform(kps, mode),
+    }
+}
+
+/// The template `crop_transform` (and `generator_crop`) uses for these keypoints.
+pub fn crop_template(kps: &[[f32; 2]; 5], mode: CropMode) -> usize {
+    match mode {
+        CropMode::Ghost => ghost_224_transform(kps).1,
+        CropMode::Frontal => 0,
+    }
+}
+
 /// The 256 generator crop of a face and its frame → crop affine.
 ///
 /// `Ghost` follows the reference exactly (warp to 224, then a bilinear resize to 256) because a
@@ -131,5 +153,21 @@ mod tests {
         let mirrored = [m(t[1]), m(t[0]), m(t[2]), m(t[4]), m(t[3])];
         let kps = posed(&mirrored, 5.0, 2.0, 100.0, 100.0);
         assert_eq!(ghost_224_transform(&kps).1, 3);
+    }
+
+    #[test]
+    fn a_fixed_template_gives_the_best_fit_when_it_is_the_best() {
+        // A frontal face and one turned to the side pick different templates.
+        let frontal = [[90.0, 110.0], [150.0, 110.0], [120.0, 145.0], [96.0, 180.0], [144.0, 180.0]];
+        let turned = [[100.0, 110.0], [132.0, 111.0], [95.0, 146.0], [101.0, 180.0], [128.0, 181.0]];
+        let (tf, tt) = (crop_template(&frontal, CropMode::Ghost), crop_template(&turned, CropMode::Ghost));
+        assert_ne!(tf, tt, "the two poses pick different templates");
+        for kps in [frontal, turned] {
+            let t = crop_template(&kps, CropMode::Ghost);
+            assert_eq!(crop_transform_with(&kps, CropMode::Ghost, t), crop_transform(&kps, CropMode::Ghost));
+        }
+        // Placing the turned face with the frontal face's template differs from its own best fit.
+        assert_ne!(crop_transform_with(&turned, CropMode::Ghost, tf), crop_transform(&turned, CropMode::Ghost));
+        assert_eq!(crop_template(&turned, CropMode::Frontal), 0);
     }
 }

@@ -102,12 +102,30 @@ impl Detector {
         }
     }
 
-    /// Detects faces; sorted by descending score.
+    /// Detects faces; sorted by descending score. SCRFD boxes are clipped to the frame (its anchors
+    /// can decode far outside a small frame), faces whose box is empty after that, and any with a
+    /// non-finite number (a broken model), are dropped. MTCNN's boxes stay as the reference gives them.
     pub fn detect(&mut self, frame: &PackedFrame, params: &DetectorParams) -> Result<Vec<Detection>, RuntimeError> {
         let mut faces = match self {
             Detector::Mtcnn(m) => m.detect(frame, params)?,
-            Detector::Scrfd(s) => s.detect(frame, params)?,
+            Detector::Scrfd(s) => {
+                let (w, h) = (frame.width as f32, frame.height as f32);
+                let mut faces = s.detect(frame, params)?;
+                for f in &mut faces {
+                    f.bbox = [
+                        f.bbox[0].clamp(0.0, w),
+                        f.bbox[1].clamp(0.0, h),
+                        f.bbox[2].clamp(0.0, w),
+                        f.bbox[3].clamp(0.0, h),
+                    ];
+                }
+                faces.retain(|f| f.bbox[2] > f.bbox[0] && f.bbox[3] > f.bbox[1]);
+                faces
+            }
         };
+        faces.retain(|f| {
+            f.score.is_finite() && f.bbox.iter().chain(f.keypoints.iter().flatten()).all(|v| v.is_finite())
+        });
         faces.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(faces)
     }

@@ -15,6 +15,7 @@ use crate::vision::{MaskF32, RgbImage};
 
 const PLANE: usize = GENERATOR_SIZE * GENERATOR_SIZE;
 
+#[derive(Clone)]
 pub struct GhostGenerator {
     model: Model,
     target_name: String,
@@ -64,8 +65,9 @@ impl GhostGenerator {
     }
 
     /// Swaps the identity into each 256 crop; one run for all crops when the batch is dynamic (split
-    /// at a server's `max_batch_size`).
-    pub fn swap(&self, crops: &[&RgbImage], identity: &[f32]) -> Result<Vec<RgbImage>, RuntimeError> {
+    /// at a server's `max_batch_size`). A face whose output is not finite (a broken model or identity)
+    /// is `None`: never pasted.
+    pub fn swap(&self, crops: &[&RgbImage], identity: &[f32]) -> Result<Vec<Option<RgbImage>>, RuntimeError> {
         let mut out = Vec::with_capacity(crops.len());
         let chunk = self.model.chunk(crops.len());
         let mut target = Vec::new();
@@ -89,7 +91,9 @@ impl GhostGenerator {
                         .model
                         .run_error(format!("expected {n}x3x256x256 outputs, got {} values", y.len())));
                 }
-                out.extend(y.chunks_exact(3 * PLANE).map(generator_output));
+                out.extend(
+                    y.chunks_exact(3 * PLANE).map(|y| y.iter().all(|v| v.is_finite()).then(|| generator_output(y))),
+                );
                 Ok(())
             })?;
         }

@@ -16,7 +16,7 @@ pub mod triton;
 pub use contract::{Dim, TensorSig, TensorSpec};
 pub use library::{candidate_libraries, environment, LibraryCandidate, LIB_VERSIONED};
 pub use model::{load_model, served_name, Input, Model, Outputs, TensorView};
-pub use session::{load_session, ModelSession, SessionOptions};
+pub use session::{load_session, take_fallbacks, ModelSession, SessionOptions};
 pub use triton::{ServerAddress, ServerOptions};
 
 use gst::glib;

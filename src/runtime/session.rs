@@ -100,6 +100,15 @@ impl ModelSession {
 
 type CacheKey = (PathBuf, SessionOptions);
 
+/// Sessions that `Auto` put on the CPU since the last `take_fallbacks`, with the reason.
+static FALLBACKS: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+/// The CPU fallbacks of `execution-provider=auto` since the last call (the elements post each one as a
+/// warning right after loading their models).
+pub fn take_fallbacks() -> Vec<(PathBuf, String)> {
+    std::mem::take(&mut *FALLBACKS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 static CACHE: LazyLock<Mutex<HashMap<CacheKey, Weak<ModelSession>>>> = LazyLock::new(Default::default);
 
 /// Loads a model, or returns the live session already loaded with the same options.
@@ -115,6 +124,9 @@ pub fn load_session(path: &Path, options: &SessionOptions) -> Result<Arc<ModelSe
         return Ok(existing);
     }
     let session = Arc::new(create(&canonical, options)?);
+    if let Some(reason) = &session.fallback_reason {
+        FALLBACKS.lock().unwrap_or_else(|e| e.into_inner()).push((canonical.clone(), reason.clone()));
+    }
     cache.retain(|_, weak| weak.strong_count() > 0);
     cache.insert(key, Arc::downgrade(&session));
     Ok(session)

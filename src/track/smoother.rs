@@ -2,23 +2,21 @@
 //! Smoothing of a track's recent history: the fixed-lag Rauch–Tung–Striebel pass over the last
 //! N+1 Kalman steps, and GHOST's reference rule (docs/reference.md#ghosts-rule).
 
-use super::kalman::{rts_step, Cv1};
+use super::kalman::Coord;
 
 /// Fixed-lag RTS: the smoothed positions at step `target` given the filtered states of steps
 /// `target..=last` and the priors (one-step predictions) of the same steps. `filtered[i]` and
 /// `priors[i]` belong to consecutive frames. Exact for the linear-Gaussian model: the backward
 /// pass of a full RTS smoother only ever reads the filtered states from the target step on.
-pub fn fixed_lag<const D: usize>(filtered: &[[Cv1; D]], priors: &[[Cv1; D]], target: usize) -> [f64; D] {
+pub fn fixed_lag<const D: usize>(filtered: &[[Coord; D]], priors: &[[Coord; D]], target: usize) -> [f64; D] {
     let last = filtered.len() - 1;
-    let mut out = [0.0; D];
-    for d in 0..D {
-        let mut s = (filtered[last][d].x, filtered[last][d].v);
+    std::array::from_fn(|d| {
+        let mut s = filtered[last][d].mean();
         for k in (target..last).rev() {
-            s = rts_step(&filtered[k][d], &priors[k + 1][d], s);
+            s = filtered[k][d].rts(&priors[k + 1][d], s);
         }
-        out[d] = s.0;
-    }
-    out
+        s[0]
+    })
 }
 
 /// GHOST's temporal rule (video_processing.py `smooth_landmarks`, n = 2): a centred mean of the
@@ -72,6 +70,7 @@ pub const GHOST_HALF_WINDOW: usize = 2;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::track::kalman::Kf;
 
     fn kps(x: f32) -> Option<[[f32; 2]; 5]> {
         Some([[x, 0.0]; 5])
@@ -104,13 +103,18 @@ mod tests {
 
     #[test]
     fn fixed_lag_rts_recovers_a_noiseless_constant_velocity_path() {
-        let mut f = [Cv1::new(1.0, 0.5, 5.0), Cv1::new(-3.0, 0.5, 5.0)];
-        f[0].v = 1.5;
-        f[1].v = -0.5;
+        // One constant-velocity and one constant-acceleration filter, both started on their path.
+        let mut f = [Coord::Cv(Kf::new(1.0, [0.5, 5.0])), Coord::Ca(Kf::new(-3.0, [0.5, 5.0, 1.0]))];
+        if let Coord::Cv(c) = &mut f[0] {
+            c.x[1] = 1.5;
+        }
+        if let Coord::Ca(c) = &mut f[1] {
+            c.x[1] = -0.5;
+        }
         let (mut filtered, mut priors) = (vec![f], vec![f]);
         for k in 1..40 {
             for c in f.iter_mut() {
-                c.predict(0.2, 0.05);
+                c.predict(0.05);
             }
             priors.push(f);
             f[0].update(1.0 + 1.5 * k as f64, 0.5);

@@ -100,19 +100,53 @@ pub struct PackedFrameMut<'a> {
     pub layout: PixelLayout,
 }
 
-fn check_geometry(len: usize, width: usize, height: usize, stride: usize, layout: PixelLayout) {
-    let row = width * layout.bytes_per_pixel();
-    assert!(stride >= row, "packed frame: stride {stride} < row bytes {row}");
-    if height > 0 && width > 0 {
-        assert!(len >= (height - 1) * stride + row, "packed frame: buffer too small");
+/// A frame geometry that the memory cannot hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GeometryError {
+    #[error("a row stride of {stride} bytes is shorter than a row of {width} pixels ({row} bytes)")]
+    StrideTooShort { stride: usize, width: usize, row: usize },
+    #[error("{width}x{height} pixels with a stride of {stride} bytes need {needed} bytes; the memory holds {len}")]
+    TooSmall { width: usize, height: usize, stride: usize, needed: usize, len: usize },
+}
+
+/// Checks that `len` bytes hold `height` rows of `width` pixels, `stride` bytes apart (the last row
+/// only needs its pixels), without overflowing.
+fn check_geometry(
+    len: usize,
+    width: usize,
+    height: usize,
+    stride: usize,
+    layout: PixelLayout,
+) -> Result<(), GeometryError> {
+    let row = width.saturating_mul(layout.bytes_per_pixel());
+    if stride < row {
+        return Err(GeometryError::StrideTooShort { stride, width, row });
     }
+    if height > 0 && width > 0 {
+        let needed = (height - 1).checked_mul(stride).and_then(|v| v.checked_add(row)).unwrap_or(usize::MAX);
+        if len < needed {
+            return Err(GeometryError::TooSmall { width, height, stride, needed, len });
+        }
+    }
+    Ok(())
 }
 
 impl<'a> PackedFrame<'a> {
-    /// Validating constructor (panics when the buffer cannot hold the frame).
+    /// The checked constructor: the view only exists when `data` holds the whole frame.
+    pub fn try_new(
+        data: &'a [u8],
+        width: usize,
+        height: usize,
+        stride: usize,
+        layout: PixelLayout,
+    ) -> Result<Self, GeometryError> {
+        check_geometry(data.len(), width, height, stride, layout)?;
+        Ok(Self { data, width, height, stride, layout })
+    }
+
+    /// As [`PackedFrame::try_new`], for geometries known to be right; panics otherwise.
     pub fn new(data: &'a [u8], width: usize, height: usize, stride: usize, layout: PixelLayout) -> Self {
-        check_geometry(data.len(), width, height, stride, layout);
-        Self { data, width, height, stride, layout }
+        Self::try_new(data, width, height, stride, layout).unwrap_or_else(|e| panic!("packed frame: {e}"))
     }
 
     /// Views an [`RgbImage`] as a packed RGB frame (no copy).
@@ -131,10 +165,21 @@ impl<'a> PackedFrame<'a> {
 }
 
 impl<'a> PackedFrameMut<'a> {
-    /// Validating constructor (panics when the buffer cannot hold the frame).
+    /// The checked constructor: the view only exists when `data` holds the whole frame.
+    pub fn try_new(
+        data: &'a mut [u8],
+        width: usize,
+        height: usize,
+        stride: usize,
+        layout: PixelLayout,
+    ) -> Result<Self, GeometryError> {
+        check_geometry(data.len(), width, height, stride, layout)?;
+        Ok(Self { data, width, height, stride, layout })
+    }
+
+    /// As [`PackedFrameMut::try_new`], for geometries known to be right; panics otherwise.
     pub fn new(data: &'a mut [u8], width: usize, height: usize, stride: usize, layout: PixelLayout) -> Self {
-        check_geometry(data.len(), width, height, stride, layout);
-        Self { data, width, height, stride, layout }
+        Self::try_new(data, width, height, stride, layout).unwrap_or_else(|e| panic!("packed frame: {e}"))
     }
 
     /// Views an [`RgbImage`] mutably as a packed RGB frame.

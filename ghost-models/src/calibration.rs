@@ -3,9 +3,11 @@
 //! the built-in MTCNN (`ghostfacedetect`'s defaults) finds the faces and `generator_crop` with
 //! `CropMode::Ghost` (the element's default) aligns them.
 //!
-//!     cargo run --example calibration_crops -- [--out DIR] [--augment N] [--no-flip] [--seed S] [PHOTO|DIR ...]
+//! ```text
+//! cargo run -p ghost-models -- calibration-crops [--out DIR] [--augment N] [--no-flip] [--seed S] [PHOTO|DIR ...]
+//! ```
 //!
-//! Without inputs it uses the photos in tests/data. Each face gives `STEM_fFACE_v000.png` (the plain
+//! (`export --int8` calls it.) Without inputs it uses the photos in the checkout's tests/data. Each face gives `STEM_fFACE_v000.png` (the plain
 //! crop). `--augment N` adds N variants per face and the same for the faces of the mirrored photo
 //! (`STEM_m_fFACE_vNNN.png`; `--no-flip` leaves the mirror out). A variant changes the light
 //! (brightness, contrast, a slight colour cast, applied to the photo before the crop) and moves the
@@ -18,18 +20,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use gstghost::models::align::{generator_crop, CropMode};
 use gstghost::models::identity::load_photo;
 use gstghost::models::{resolve_model, Detection, Detector, DetectorParams, PhotoKind};
 use gstghost::runtime::{ExecutionProvider, SessionOptions};
 use gstghost::vision::{PackedFrame, RgbImage};
 
-#[path = "common/checkout_env.rs"]
-mod checkout_env;
-
-#[derive(Parser, Debug, Clone)]
-#[command(about = "Write the aligned 256x256 generator crops of the faces in photos (int8 calibration data)")]
+/// What `calibration-crops` (and `export --int8`) make the crops from.
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// Photos (PNG/JPEG) or folders of photos; default: the photos in tests/data
     pub inputs: Vec<PathBuf>,
@@ -54,9 +52,14 @@ pub struct Args {
     pub score_threshold: f32,
 }
 
+/// The checkout's test photos (public-domain portraits), the default calibration input.
+pub fn default_photos() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data")
+}
+
 /// The photos of the inputs (folders: their PNG/JPEG files, sorted by name).
 fn photos(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let default = [Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")];
+    let default = [default_photos()];
     let inputs = if inputs.is_empty() { &default[..] } else { inputs };
     let is_photo = |p: &Path| {
         p.extension()
@@ -93,7 +96,7 @@ fn photos(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub struct Rng(pub u64);
 
 impl Rng {
-    fn new(parts: &[&[u8]]) -> Self {
+    pub fn new(parts: &[&[u8]]) -> Self {
         // FNV-1a over the parts: stable, unlike std's hasher.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for part in parts {
@@ -113,7 +116,7 @@ impl Rng {
     }
 
     /// Uniform in [lo, hi).
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -238,7 +241,7 @@ pub fn run(args: &Args) -> Result<Vec<PathBuf>> {
     );
     let mut written = Vec::new();
     for path in &photos {
-        let photo = load_photo(path, PhotoKind::Source)?;
+        let photo = load_photo(path, PhotoKind::Source)?.image;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("photo").to_string();
         let stem = path.file_stem().and_then(|n| n.to_str()).unwrap_or("photo").to_string();
         let mut views = vec![(false, photo)];
@@ -294,13 +297,4 @@ pub fn run(args: &Args) -> Result<Vec<PathBuf>> {
     }
     std::fs::write(args.out.join("index.tsv"), index).context("cannot write index.tsv")?;
     Ok(written)
-}
-
-#[allow(dead_code)]
-fn main() -> Result<()> {
-    checkout_env::default_environment();
-    let args = Args::parse();
-    let files = run(&args)?;
-    println!("wrote {} crops to {}", files.len(), args.out.display());
-    Ok(())
 }
