@@ -451,11 +451,60 @@ fn a_server_killed_or_hung_mid_stream_costs_unswapped_frames_and_one_warning_the
 
     let (warnings, errors) = stream.bus_messages();
     assert!(errors.is_empty(), "{errors:?}");
-    // One warning per outage (the hang and the crash), each naming the server and the model.
-    assert_eq!(warnings.len(), 2, "{warnings:?}");
-    for w in &warnings {
+    // One warning per outage (the hang and the crash), each naming the server and the model (the others
+    // are start-up notes: CPU fallback, several faces on the source photo).
+    let outages: Vec<&String> = warnings.iter().filter(|w| w.contains("inference server")).collect();
+    assert_eq!(outages.len(), 2, "{warnings:?}");
+    for w in outages {
         assert!(w.contains(&server.address) && w.contains("'srv_swapper_mix'") && w.contains("pass through"), "{w}");
     }
     // Every frame pushed came out.
+    assert_eq!(stream.pulled, stream.pushed);
+}
+
+#[test]
+fn the_realtime_generator_worker_uses_the_served_generator_and_rides_out_a_restart() {
+    common::init();
+    let dir = common::output_dir().join(format!("triton-repo-realtime-{}", std::process::id()));
+    let files: Vec<PathBuf> = ["swapper_mix", "arcface_w600k_test", "converter_test"]
+        .iter()
+        .map(|m| models_dir().join("test").join(format!("{m}.onnx")))
+        .collect();
+    write_repo(&dir, &files, Default::default(), SERVED);
+    let mut server = TritonServer::start(&dir, None, &common::output_dir().join("triton-realtime.log"));
+    // The served names do not resolve to local files: a worker that reopened the generator in-process
+    // could not start.
+    let middle = format!(
+        "ghostfacedetect ! ghostfacetrack ! ghostfaceswap mode=realtime max-age=3 source={} \
+         model={SERVED}swapper_mix recognizer={SERVED}arcface_w600k_test converter={SERVED}converter_test \
+         inference-server={} inference-timeout=2000",
+        common::data("obama.jpg").display(),
+        server.address
+    );
+    let mut stream = Stream::new(&middle, frame("biden.jpg"));
+    stream.until_swapped(Duration::from_secs(60));
+
+    // Killed: the streaming thread never waits for the generator; the worker's jobs fail and the cached
+    // swaps age out after max-age frames, so faces pass unswapped.
+    server.kill();
+    let mut aged_out = false;
+    for _ in 0..60 {
+        let (swapped, waited) = stream.step();
+        assert!(waited < Duration::from_secs(30), "a realtime frame was held {waited:?}");
+        if !swapped {
+            aged_out = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(aged_out, "the cached swaps did not age out while the server was down");
+    server.restart();
+    stream.until_swapped(Duration::from_secs(90));
+
+    let (warnings, errors) = stream.bus_messages();
+    assert!(errors.is_empty(), "{errors:?}");
+    let outages: Vec<&String> = warnings.iter().filter(|w| w.contains("inference server")).collect();
+    assert_eq!(outages.len(), 1, "one warning for the outage: {warnings:?}");
+    assert!(outages[0].contains(&server.address) && outages[0].contains("'srv_swapper_mix'"), "{}", outages[0]);
     assert_eq!(stream.pulled, stream.pushed);
 }
