@@ -64,7 +64,8 @@ mod tests {
     fn a_call_returns_its_value_or_times_out_at_the_deadline() {
         assert_eq!(call(async { 7 }, Duration::from_secs(5)), Ok(7));
         let start = std::time::Instant::now();
-        let r = call(tokio::time::sleep(Duration::from_secs(30)), Duration::from_millis(50));
+        // The timer is made inside the task: futures are built lazily, on the runtime.
+        let r = call(async { tokio::time::sleep(Duration::from_secs(30)).await }, Duration::from_millis(50));
         assert_eq!(r, Err(TimedOut));
         assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
     }
