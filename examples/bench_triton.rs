@@ -240,7 +240,7 @@ fn pipelines(
                 };
                 let desc = format!(
                     "appsrc name=src format=time caps=video/x-raw,format=RGB,width={},height={},framerate=30/1 ! \
-                     ghostfaceswap model={value} source-embedding={} execution-provider=cpu {props} ! appsink name=sink sync=false",
+                     ghostfaceswap mode=every-frame model={value} source-embedding={} execution-provider=cpu {props} ! appsink name=sink sync=false",
                     photo.width,
                     photo.height,
                     embedding.display()

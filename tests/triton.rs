@@ -508,3 +508,34 @@ fn the_realtime_generator_worker_uses_the_served_generator_and_rides_out_a_resta
     assert!(outages[0].contains(&server.address) && outages[0].contains("'srv_swapper_mix'"), "{}", outages[0]);
     assert_eq!(stream.pulled, stream.pushed);
 }
+
+#[test]
+fn a_request_the_server_answers_late_within_the_timeout_succeeds() {
+    // A long request (a big batch on a busy server; here the server stopped for 5 s) must simply wait up to
+    // the timeout. HTTP/2 keep-alive pings would end it early: unanswered pings close the connection, and a
+    // gRPC server that answers them counts pings without data (Triton allows one per 5 minutes) and drops
+    // the connection with "too many pings".
+    common::init();
+    let dir = common::output_dir().join(format!("triton-repo-late-{}", std::process::id()));
+    write_repo(&dir, &[models_dir().join("test/swapper_mix.onnx")], Default::default(), SERVED);
+    let server = TritonServer::start(&dir, None, &common::output_dir().join("triton-late.log"));
+    let options = SessionOptions {
+        server: Some(ServerOptions { address: server.address.clone(), timeout_ms: TIMEOUT_MS, shared_memory: false }),
+        ..Default::default()
+    };
+    let generator = GhostGenerator::open(std::path::Path::new("srv_swapper_mix"), &options).unwrap();
+    let crop = resize_rgb(&frame("obama.jpg"), 256, 256, Filter::Area);
+    let identity = vec![0.05f32; 512];
+    generator.swap(&[&crop], &identity).unwrap();
+    server.pause(true);
+    let t0 = Instant::now();
+    let late = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(5));
+            server.pause(false);
+        });
+        generator.swap(&[&crop], &identity)
+    });
+    late.unwrap_or_else(|e| panic!("after {:?}: {e}", t0.elapsed()));
+    assert!(t0.elapsed() >= Duration::from_secs(5), "answered while stopped? {:?}", t0.elapsed());
+}

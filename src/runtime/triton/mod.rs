@@ -167,10 +167,11 @@ fn connection(address: &ServerAddress) -> Result<Arc<Connection>, String> {
         .map_err(|e| format!("bad address {address}: {e}"))?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
-        // Pings find a dead or hung server on an idle connection within about two seconds.
-        .http2_keep_alive_interval(Duration::from_secs(1))
-        .keep_alive_timeout(Duration::from_secs(1))
-        .keep_alive_while_idle(true);
+        // No HTTP/2 keep-alive pings: each request's deadline already bounds a hung server, and gRPC
+        // servers drop a connection that pings more often than they allow ("too many pings"; Triton's
+        // default is one ping per 5 minutes without data), which a long request would hit. The kernel's
+        // TCP keep-alive finds a vanished peer on an idle connection instead.
+        .tcp_keepalive(Some(Duration::from_secs(10)));
     // A lazy channel connects on the first request and again after a break (the runtime's context is
     // needed for its background worker).
     let channel = {
