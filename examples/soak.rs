@@ -71,6 +71,9 @@ pub struct Args {
     /// Call glibc's malloc_trim(0) before each sample
     #[arg(long)]
     pub trim: bool,
+    /// What the cycles change between two starts (comma-separated): enhancer, source, mask
+    #[arg(long, default_value = "enhancer,source,mask", value_delimiter = ',')]
+    pub toggle: Vec<String>,
     /// Print RSS every this many cycles
     #[arg(long, default_value_t = 50)]
     pub report_every: u64,
@@ -425,12 +428,13 @@ fn run_cycles(args: &Args, root: &std::path::Path) -> Result<CycleReport> {
     let masks = ["template", "box", "auto"];
     let (rss0, _) = rss_kb();
     println!(
-        "cycles: {} of {} frames at {}x{}, model {}; RSS at start {:.1} MB, {} threads",
+        "cycles: {} of {} frames at {}x{}, model {}, toggling {}; RSS at start {:.1} MB, {} threads",
         args.cycles,
         args.cycle_frames,
         args.size.0,
         args.size.1,
         args.model,
+        args.toggle.join(","),
         mb(rss0),
         threads()
     );
@@ -438,9 +442,15 @@ fn run_cycles(args: &Args, root: &std::path::Path) -> Result<CycleReport> {
     let mut report = CycleReport::default();
     for c in 0..args.cycles {
         // Toggles in NULL, where every property may change.
-        bin.set_property("enhancer", if c % 2 == 0 { Some(enhancer.as_str()) } else { None });
-        bin.set_property("source", &sources[(c / 2 % 2) as usize]);
-        bin.set_property_from_str("mask", masks[(c % 3) as usize]);
+        let toggles = |what: &str| args.toggle.iter().any(|t| t == what);
+        let with_enhancer = toggles("enhancer") && c % 2 == 0;
+        bin.set_property("enhancer", if with_enhancer { Some(enhancer.as_str()) } else { None });
+        if toggles("source") {
+            bin.set_property("source", &sources[(c / 2 % 2) as usize]);
+        }
+        if toggles("mask") {
+            bin.set_property_from_str("mask", masks[(c % 3) as usize]);
+        }
         pipeline.set_state(gst::State::Playing).with_context(|| format!("cycle {c}: PLAYING"))?;
         for i in 0..args.cycle_frames {
             let _ = src.push_buffer(timed(&frames[(i % frames.len() as u64) as usize], i));
@@ -450,7 +460,7 @@ fn run_cycles(args: &Args, root: &std::path::Path) -> Result<CycleReport> {
         let enhanced = has_enhancer(&bin);
         pipeline.set_state(gst::State::Null).unwrap();
         ended.with_context(|| format!("cycle {c}"))?;
-        if enhanced != (c % 2 == 0) {
+        if enhanced != with_enhancer {
             report.enhancer_mismatches += 1;
         }
         if (c + 1) % args.report_every.max(1) == 0 || c == 0 {

@@ -674,6 +674,9 @@ start_errors! {
         ["{garbage.onnx}"];
     generator_given_a_detector: "ghostfaceswap model={model:scrfd_test.onnx} source-embedding={identity.npy}" => OpenRead,
         ["{model:scrfd_test.onnx}", "does not match"];
+    // The detector ghostfaceswap runs on the photos.
+    photo_detector_empty_file: "ghostfaceswap model=paste source={data:biden.jpg} detector={empty.onnx}" => OpenRead,
+        ["{empty.onnx}"];
     // Recognizer and converter roles.
     recognizer_missing:
         "ghostfaceswap model={model:swapper_identity.onnx} recognizer=/nonexistent/arcface.onnx source={data:biden.jpg}"
@@ -909,7 +912,11 @@ fn padded_stride(format: VideoFormat, pad: usize, offset: usize) {
     let before = bytes(&input);
     let (report, out) = stream(&caps_of(format, FACE_W as u32, FACE_H as u32), &chain(), vec![input]);
     report.assert_clean_eos("padded stride");
-    assert!(report.warnings.is_empty(), "a valid layout got warnings: {:?}", report.warnings);
+    let geometry = report.warnings.iter().filter(|w| {
+        let t = w.text().to_lowercase();
+        t.contains("stride") || t.contains("geometry")
+    });
+    assert_eq!(geometry.count(), 0, "a valid layout got warnings: {:?}", report.warnings);
     let after = bytes(&out[0]);
     assert_eq!(after.len(), before.len());
     assert!(unpack(&after, format, FACE_W, FACE_H, stride, offset) == reference, "the picture differs from RGB's");
