@@ -219,6 +219,10 @@ pub struct CyclePoint {
     pub cycle: u64,
     pub rss: u64,
     pub threads: usize,
+    /// ghost elements still alive, of all that the bin has made so far (an element kept after the
+    /// bin dropped it would show here).
+    pub elements_alive: usize,
+    pub elements_made: usize,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -405,6 +409,16 @@ fn run_frames(args: &Args, root: &std::path::Path) -> Result<FrameReport> {
     })
 }
 
+/// Remembers (weakly) every ghost element the bin has had.
+fn note_elements(bin: &gst::Element, seen: &mut Vec<gst::glib::WeakRef<gst::Element>>) {
+    for e in bin.downcast_ref::<gst::Bin>().unwrap().iterate_recurse().into_iter().flatten() {
+        let ghost = e.factory().is_some_and(|f| f.name().starts_with("ghostface"));
+        if ghost && !seen.iter().any(|w| w.upgrade().as_ref() == Some(&e)) {
+            seen.push(e.downgrade());
+        }
+    }
+}
+
 fn has_enhancer(bin: &gst::Element) -> bool {
     bin.downcast_ref::<gst::Bin>()
         .unwrap()
@@ -440,6 +454,7 @@ fn run_cycles(args: &Args, root: &std::path::Path) -> Result<CycleReport> {
     );
     let started = Instant::now();
     let mut report = CycleReport::default();
+    let mut seen = Vec::new();
     for c in 0..args.cycles {
         // Toggles in NULL, where every property may change.
         let toggles = |what: &str| args.toggle.iter().any(|t| t == what);
@@ -458,6 +473,7 @@ fn run_cycles(args: &Args, root: &std::path::Path) -> Result<CycleReport> {
         let _ = src.end_of_stream();
         let ended = wait_eos(&pipeline, Duration::from_secs(120));
         let enhanced = has_enhancer(&bin);
+        note_elements(&bin, &mut seen);
         pipeline.set_state(gst::State::Null).unwrap();
         ended.with_context(|| format!("cycle {c}"))?;
         if enhanced != with_enhancer {
@@ -468,13 +484,23 @@ fn run_cycles(args: &Args, root: &std::path::Path) -> Result<CycleReport> {
                 trim_heap();
             }
             let (rss, anon) = rss_kb();
-            report.points.push(CyclePoint { cycle: c + 1, rss, threads: threads() });
+            let alive = seen.iter().filter(|w| w.upgrade().is_some()).count();
+            report.points.push(CyclePoint {
+                cycle: c + 1,
+                rss,
+                threads: threads(),
+                elements_alive: alive,
+                elements_made: seen.len(),
+            });
             println!(
-                "  cycle {:>5}: RSS {:>7.1} MB (anon {:>7.1} MB), {:>3} threads, {:.2} s per cycle",
+                "  cycle {:>5}: RSS {:>7.1} MB (anon {:>7.1} MB), {:>3} threads, {} of {} ghost elements alive, \
+                 {:.2} s per cycle",
                 c + 1,
                 mb(rss),
                 mb(anon),
                 threads(),
+                alive,
+                seen.len(),
                 started.elapsed().as_secs_f64() / (c + 1) as f64
             );
         }

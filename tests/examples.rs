@@ -201,4 +201,8 @@ fn soak_swaps_every_frame_and_reports_memory_per_cycle() {
     assert_eq!(cycles.points.iter().map(|p| p.cycle).collect::<Vec<_>>(), [1, 2, 4]);
     assert!(cycles.points.iter().all(|p| p.rss > 0 && p.threads > 0), "{cycles:?}");
     assert_eq!(cycles.enhancer_mismatches, 0, "the enhancer set in NULL is in the bin after the start");
+    // detect, track, swap and blend, and an enhancer in cycles 1 and 3 (removed again at the start of
+    // cycles 2 and 4): six made, the two enhancers freed.
+    let last = cycles.points.last().unwrap();
+    assert_eq!((last.elements_made, last.elements_alive), (6, 4), "{cycles:?}");
 }
