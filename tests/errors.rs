@@ -87,3 +87,40 @@ fn a_photo_without_a_face_names_its_role() {
     assert!(e.matches(gst::ResourceError::Failed), "{e}");
     assert!(e.message().contains("no face found in source photo"), "{e}");
 }
+
+/// `execution-provider=auto` on this machine (no CUDA) puts every session on the CPU: each element
+/// that loads a model says so on the bus, once per model, naming the file.
+#[test]
+fn cpu_fallbacks_are_warned_once_per_model() {
+    common::init();
+    let (scrfd, enhancer, landmarker) = (
+        common::test_model("scrfd_test.onnx"),
+        common::test_model("enhancer_gpen256_identity.onnx"),
+        common::test_model("landmark106_test.onnx"),
+    );
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=64,height=48 ! ghostfacedetect model={scrfd} ! \
+         ghostfaceenhance model={enhancer} ! ghostfaceblend landmarker={landmarker} ! fakesink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().unwrap();
+    let mut warnings = Vec::new();
+    while let Some(message) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Warning, gst::MessageType::Error, gst::MessageType::Eos],
+    ) {
+        match message.view() {
+            gst::MessageView::Warning(w) => warnings.push(w.error().message().to_string()),
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => break,
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    for model in ["scrfd_test.onnx", "enhancer_gpen256_identity.onnx", "landmark106_test.onnx"] {
+        let about: Vec<_> = warnings.iter().filter(|w| w.contains(model) && w.contains("runs on the CPU")).collect();
+        assert_eq!(about.len(), 1, "{model}: {warnings:?}");
+    }
+}

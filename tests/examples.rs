@@ -10,6 +10,8 @@
 mod bench;
 #[path = "../examples/live.rs"]
 mod live;
+#[path = "../examples/soak.rs"]
+mod soak;
 #[path = "../examples/swap_image.rs"]
 mod swap_image;
 #[path = "../examples/swap_video.rs"]
@@ -64,6 +66,7 @@ fn every_example_has_a_valid_help() {
     swap_video::Args::command().debug_assert();
     live::Args::command().debug_assert();
     bench::Args::command().debug_assert();
+    soak::Args::command().debug_assert();
     assert!(swap_image::Args::try_parse_from(["swap_image", "--help"]).is_err());
     // --help exits via an "error"
 }
@@ -173,4 +176,33 @@ fn bench_prints_a_row_per_run() {
         assert!(r.fps > 0.0 && r.ms.iter().all(|m| m.is_finite()), "{r:?}");
     }
     assert!(bench::table(&rows).lines().count() == 4);
+}
+
+#[test]
+fn soak_swaps_every_frame_and_reports_memory_per_cycle() {
+    let args = soak::Args::parse_from([
+        "soak",
+        "--frames",
+        "40",
+        "--cycles",
+        "4",
+        "--report-every",
+        "2",
+        "--size",
+        "160x120",
+        "--sample-ms",
+        "100",
+    ]);
+    let soak = soak::run(&args).unwrap();
+    let frames = soak.frames.unwrap();
+    assert_eq!((frames.frames, frames.swapped), (40, 40), "every frame through, every face swapped");
+    assert!(frames.rss_end > frames.rss_start && frames.growth_per_10k_mb.is_finite(), "{frames:?}");
+    let cycles = soak.cycles.unwrap();
+    assert_eq!(cycles.points.iter().map(|p| p.cycle).collect::<Vec<_>>(), [1, 2, 4]);
+    assert!(cycles.points.iter().all(|p| p.rss > 0 && p.threads > 0), "{cycles:?}");
+    assert_eq!(cycles.enhancer_mismatches, 0, "the enhancer set in NULL is in the bin after the start");
+    // detect, track, swap and blend, and an enhancer in cycles 1 and 3 (removed again at the start of
+    // cycles 2 and 4): six made, the two enhancers freed.
+    let last = cycles.points.last().unwrap();
+    assert_eq!((last.elements_made, last.elements_alive), (6, 4), "{cycles:?}");
 }

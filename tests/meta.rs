@@ -74,3 +74,56 @@ fn videoscale_scales_boxes_keypoints_and_the_crop_affine() {
     assert_eq!(after.track_id, 7);
     assert!(after.selected);
 }
+
+/// Whether the meta comes out of `middle` (which keeps RGBA) on each of three frames, and whether
+/// the frame's first pixel moved (the element did transform the frame, not pass it through).
+fn survives(middle: &str) -> Vec<(bool, bool)> {
+    common::init();
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGBA,width=1280,height=720,framerate=30/1 ! {middle} ! video/x-raw,format=RGBA ! appsink name=sink sync=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut out = Vec::new();
+    for i in 0..3u64 {
+        let mut data = vec![0u8; 1280 * 720 * 4];
+        data[..4].copy_from_slice(&[255, 0, 0, 255]);
+        let mut buffer = gst::Buffer::from_mut_slice(data);
+        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * i));
+        buffer.get_mut().unwrap().set_duration(gst::ClockTime::from_mseconds(33));
+        FacesMeta::set(buffer.get_mut().unwrap(), sample_faces());
+        src.push_buffer(buffer).unwrap();
+        // videorate holds a frame until the next one arrives, hence the timeout.
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(5)) else { continue };
+        let buffer = sample.buffer().unwrap();
+        let map = buffer.map_readable().unwrap();
+        out.push((FacesMeta::from_buffer(buffer).is_some(), map[..4] != [255, 0, 0, 255]));
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    out
+}
+
+/// The README's list: elements that keep the meta (they do not move pixels, or they are video
+/// filters that copy metas tagged "video"/"size") and elements that drop it (a flip, a crop or a
+/// border would make its coordinates wrong, and they do not transform it).
+#[test]
+fn which_elements_keep_the_meta() {
+    for middle in ["capsfilter caps=video/x-raw", "videorate", "queue", "gamma gamma=2"] {
+        let frames = survives(middle);
+        assert!(!frames.is_empty() && frames.iter().all(|&(kept, _)| kept), "{middle} keeps the meta: {frames:?}");
+    }
+    for middle in
+        ["videoflip video-direction=horiz", "videoflip video-direction=90r", "videocrop left=10", "videobox left=10"]
+    {
+        let frames = survives(middle);
+        // The frame was really transformed (not passed through), and the meta is gone.
+        assert!(
+            frames.len() == 3 && frames.iter().all(|&(kept, moved)| !kept && moved),
+            "{middle} drops the meta: {frames:?}"
+        );
+    }
+}

@@ -278,6 +278,7 @@ impl BaseTransformImpl for FaceBlend {
         settings
             .config(landmarker.is_some(), parser.is_some())
             .map_err(|e| ElementError::Settings(e.to_string()).to_error_message())?;
+        crate::common::post_fallback_warnings(self.obj().upcast_ref());
         *self.state.lock().unwrap() = Some(State {
             blender: Blender::new(landmarker, parser),
             info: None,

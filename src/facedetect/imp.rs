@@ -252,6 +252,7 @@ impl BaseTransformImpl for FaceDetect {
             location.path().display(),
             detector.backend_note().map(|n| format!("; {n}")).unwrap_or_default()
         );
+        crate::common::post_fallback_warnings(self.obj().upcast_ref());
         *self.runs.lock().unwrap() = 0;
         *self.state.lock().unwrap() =
             Some(State { detector, info: None, frames_seen: 0, outage: ServerOutage::default(), warned_frame: false });

@@ -162,6 +162,7 @@ impl BaseTransformImpl for FaceEnhance {
             enhancer.spec.out_size,
             if enhancer.batched { "batched" } else { "one face per run" }
         );
+        crate::common::post_fallback_warnings(self.obj().upcast_ref());
         *self.state.lock().unwrap() = Some(State { enhancer, warned_no_meta: false, outage: ServerOutage::default() });
         Ok(())
     }
