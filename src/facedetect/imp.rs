@@ -238,6 +238,7 @@ impl BaseTransformImpl for FaceDetect {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        crate::common::forget_fallbacks();
         let settings = self.settings.lock().unwrap().clone();
         let location = resolve_model(&settings.model).map_err(|e| ElementError::from(e).to_error_message())?;
         let detector = Detector::open(&location, &settings.props.session_options())
