@@ -150,8 +150,15 @@ pub fn log_property_change(cat: gst::DebugCategory, obj: &gst::Object, pspec: &g
     gst::info!(cat, obj = obj, "{} set to {}", pspec.name(), shown);
 }
 
+/// Forgets the CPU fallbacks loaded on this thread so far: an element calls it before loading its
+/// models so that `post_fallback_warnings` reports only its own.
+pub fn forget_fallbacks() {
+    crate::runtime::take_fallbacks();
+}
+
 /// Posts a WARNING for each model that `execution-provider=auto` put on the CPU because CUDA did not
-/// register (once per loaded session: a model shared from the session cache does not warn again).
+/// register, among those loaded on this thread since `forget_fallbacks` (once per loaded session: a
+/// model shared from the session cache does not warn again).
 pub fn post_fallback_warnings(element: &gst::Element) {
     for (path, reason) in crate::runtime::take_fallbacks() {
         gst::element_warning!(
@@ -301,12 +308,8 @@ pub fn warn_no_face_meta(element: &gst::Element, upstream: &str) {
     gst::element_warning!(
         element,
         gst::CoreError::Pad,
-        ("frames arrive without face meta: they pass through untouched"),
-        [
-            "put {} before it, and keep elements that drop buffer meta (videoflip, videocrop, videobox) out of \
-          the chain",
-            upstream
-        ]
+        ("frames arrive without face meta: they pass through untouched; put {} before this element", upstream),
+        ["elements that drop buffer meta (videoflip, videocrop, videobox) between them also lose it"]
     );
 }
 

@@ -141,6 +141,9 @@ fn properties_reach_the_children() {
         .property("similarity-threshold", 0.4f32)
         .property_from_str("mask", "box")
         .property_from_str("execution-provider", "cpu")
+        .property_from_str("track-method", "one-euro")
+        .property_from_str("swap-mode", "realtime")
+        .property("swap-max-age", 12u32)
         .build()
         .unwrap()
         .downcast::<gst::Bin>()
@@ -154,6 +157,9 @@ fn properties_reach_the_children() {
         assert_eq!(child(name).property_value("execution-provider").serialize().unwrap().as_str(), "cpu", "{name}");
     }
     assert_eq!(child("blend").property_value("mask").serialize().unwrap().as_str(), "box");
+    assert_eq!(child("track").property_value("method").serialize().unwrap().as_str(), "one-euro");
+    assert_eq!(child("swap").property_value("mode").serialize().unwrap().as_str(), "realtime");
+    assert_eq!(child("swap").property::<u32>("max-age"), 12);
     // Defaults come from the children.
     assert_eq!(bin.property::<Option<String>>("model").as_deref(), Some("ghost_2_256"));
     // No enhancer unless one is set.

@@ -162,12 +162,114 @@ def io_names(model):
 # int8 tensors flow between them instead of a DequantizeLinear/QuantizeLinear pair around every op
 # (ORT fuses DQ->Mul/Add/Sigmoid/LeakyRelu/Concat->Q into their QLinear forms; measured on the 2-block
 # generator: Conv alone gave x1.35, this list x1.7-2.2 over fp32). Not listed, so they run in float:
-# InstanceNormalization and Tanh (no int8 kernel in ORT's CPU provider), Sub (no QLinear form),
-# ConvTranspose (no int8 kernel: quantized, its weights would be dequantized on every run) and Resize
-# (ORT kept DQ->Resize->Q in float, adding a Q/DQ pair on the 4x larger upsampled map). MatMul/Gemm
+# InstanceNormalization and Tanh (no int8 kernel in ORT's CPU provider), Sub (no QLinear form) and Resize
+# (ORT kept DQ->Resize->Q in float, adding a Q/DQ pair on the 4x larger upsampled map). ConvTranspose has
+# no int8 kernel either: the encoder's are rewritten into Convs first (deconvs_to_phase_convs). MatMul/Gemm
 # only ever see the identity (see identity_path_nodes).
 INT8_OP_TYPES = ["Conv", "Mul", "Add", "Sigmoid", "Relu", "LeakyRelu", "Concat"]
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+
+
+# --------------------------------------------------------------------------------------- graph rewrites
+# Both are exact in float (same sums, other order) and only change which kernels ORT can run in int8.
+
+
+def _attrs(node):
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _drop_unused_initializers(graph):
+    used = {i for n in graph.node for i in n.input}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+
+
+def deconvs_to_phase_convs(model):
+    """ConvTranspose 4x4, stride 2, pads 1 (the AEI-Net encoder's upsampling) -> four 2x2 Convs, one per
+    output phase (even/odd row x even/odd column), Concat and DepthToSpace. Output pixel (2m+a, 2n+c) of
+    the deconv only ever sums the 2x2 input window at rows m-1+a..m+a with kernel rows (3,1) for a=0 and
+    (2,0) for a=1 (columns alike), which is a plain 2x2 Conv with pads (1-a, 1-c, a, c). ORT has no int8
+    ConvTranspose: kept, the 1.4 GMAC of the six encoder deconvs ran in float (on the 2-block generator,
+    57 of 330 ms at 1 thread); as Convs they run as QLinearConv. Returns how many were rewritten."""
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    nodes, count = [], 0
+    for node in g.node:
+        at = _attrs(node)
+        if not (node.op_type == "ConvTranspose" and node.input[1] in inits
+                and list(at.get("kernel_shape", [4, 4])) == [4, 4] and list(at.get("strides", [1, 1])) == [2, 2]
+                and list(at.get("pads", [0, 0, 0, 0])) == [1, 1, 1, 1] and at.get("group", 1) == 1
+                and list(at.get("dilations", [1, 1])) == [1, 1] and not any(at.get("output_padding", []))
+                and "output_shape" not in at and at.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")):
+            nodes.append(node)
+            continue
+        w = onnx.numpy_helper.to_array(inits[node.input[1]])  # (Cin, Cout, 4, 4)
+        if w.shape[2:] != (4, 4):
+            nodes.append(node)
+            continue
+        has_bias = len(node.input) > 2 and node.input[2]
+        taps = ([3, 1], [2, 0])  # kernel rows (columns) for the window (m-1, m) of phase 0, (m, m+1) of phase 1
+        outs = []
+        for a in (0, 1):
+            for c in (0, 1):
+                k = np.ascontiguousarray(w[:, :, taps[a], :][:, :, :, taps[c]].transpose(1, 0, 2, 3))
+                base = f"{node.name}_phase{a}{c}"
+                g.initializer.append(onnx.numpy_helper.from_array(k, base + "_W"))
+                outs.append(base + "_out")
+                nodes.append(onnx.helper.make_node(
+                    "Conv", [node.input[0], base + "_W"] + ([node.input[2]] if has_bias else []), [outs[-1]],
+                    name=base, kernel_shape=[2, 2], pads=[1 - a, 1 - c, a, c]))
+        # Concat order (a, c) = (0,0), (0,1), (1,0), (1,1): DCR's depth index (a*2 + c)*Cout + channel.
+        nodes.append(onnx.helper.make_node("Concat", outs, [node.name + "_phases"], name=node.name + "_phases", axis=1))
+        nodes.append(onnx.helper.make_node("DepthToSpace", [node.name + "_phases"], [node.output[0]],
+                                           name=node.name + "_d2s", blocksize=2, mode="DCR"))
+        count += 1
+    del g.node[:]
+    g.node.extend(nodes)
+    _drop_unused_initializers(g)
+    return count
+
+
+def thin_convs_to_taps(model, max_out=4):
+    """3x3 Convs (stride 1, pads 1) with at most max_out output channels (the generator's last convs, 64 -> 3
+    at 256x256) -> a 1x1 Conv to 9 x Cout channels (every tap of every output) and a fixed grouped 3x3 Conv
+    of one-hot kernels that shifts each tap into place and sums them. ORT's int8 Conv is slow with so few
+    output channels (the two 64 -> 3 convs: 22 ms of QLinearConv, about 10 GMAC/s against ~230 for the
+    wide 3x3 convs); the 1x1 Conv has 9x the columns and no im2col. The shift Conv must stay float
+    (returned names: the caller keeps it and whatever reads it out of the quantizer)."""
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    nodes, shifts = [], []
+    for node in g.node:
+        at = _attrs(node)
+        w = onnx.numpy_helper.to_array(inits[node.input[1]]) if (
+            node.op_type == "Conv" and node.input[1] in inits) else None
+        if not (w is not None and w.ndim == 4 and w.shape[0] <= max_out and w.shape[2:] == (3, 3)
+                and list(at.get("pads", [0, 0, 0, 0])) == [1, 1, 1, 1] and list(at.get("strides", [1, 1])) == [1, 1]
+                and at.get("group", 1) == 1 and list(at.get("dilations", [1, 1])) == [1, 1]
+                and at.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")):
+            nodes.append(node)
+            continue
+        cout, cin = w.shape[:2]
+        taps = np.ascontiguousarray(w.reshape(cout, cin, 9).transpose(0, 2, 1).reshape(cout * 9, cin, 1, 1))
+        shift = np.zeros((cout, 9, 3, 3), w.dtype)  # group o reads channels o*9 .. o*9+8, tap t at (t//3, t%3)
+        for t in range(9):
+            shift[:, t, t // 3, t % 3] = 1.0
+        base = node.name + "_taps"
+        g.initializer.extend([onnx.numpy_helper.from_array(taps, base + "_W"),
+                              onnx.numpy_helper.from_array(shift, base + "_shift_W")])
+        # No bias before the shift: the zero padding of the shift Conv then equals the original's.
+        nodes.append(onnx.helper.make_node("Conv", [node.input[0], base + "_W"], [base + "_out"], name=base,
+                                           kernel_shape=[1, 1]))
+        bias = [node.input[2]] if len(node.input) > 2 and node.input[2] else []
+        nodes.append(onnx.helper.make_node("Conv", [base + "_out", base + "_shift_W"] + bias, [node.output[0]],
+                                           name=base + "_shift", kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=cout))
+        shifts.append(base + "_shift")
+    del g.node[:]
+    g.node.extend(nodes)
+    _drop_unused_initializers(g)
+    return shifts
 
 
 def batch_shapes_from_source(model, source):
@@ -187,15 +289,22 @@ def batch_shapes_from_source(model, source):
         t = inits.get(name)
         return t is not None and onnx.numpy_helper.to_array(t).size == 1 and int(onnx.numpy_helper.to_array(t).reshape(-1)[0]) == 0
 
-    count = 0
+    count, rewired = 0, set()
     for node in model.graph.node:
-        if node.op_type != "Shape" or node.input[0] == source or any(a.name in ("start", "end") for a in node.attribute):
+        # quant_pre_process writes the default start=0 out; any other start, or an end, is not a batch read.
+        if node.op_type != "Shape" or node.input[0] == source or any(
+                a.name == "end" or (a.name == "start" and a.i != 0) for a in node.attribute):
             continue
         users = consumers.get(node.output[0], [])
         if users and all(u.op_type == "Gather" and is_zero_index(u.input[1])
                          and all(a.i == 0 for a in u.attribute if a.name == "axis") for u in users):
             node.input[0] = source
+            rewired.add(node.output[0])
             count += 1
+    # The shape inferred for those outputs (rank of the map) no longer holds: ORT would warn on every load.
+    stale = [vi for vi in model.graph.value_info if vi.name in rewired]
+    for vi in stale:
+        model.graph.value_info.remove(vi)
     return count
 
 
@@ -238,7 +347,7 @@ class CropReader:
 
 
 def quantize_int8(src, dst, crops_dir, method="minmax", max_samples=64, per_channel=True, seed=0,
-                  op_types=None, log=print):
+                  op_types=None, rewrite=True, log=print):
     """Static int8 quantization (QDQ) of a generator file, calibrated on the crops of crops_dir.
 
     * QDQ: the portable format (any EP reads it; ORT's CPU provider fuses it into QLinear kernels).
@@ -247,6 +356,8 @@ def quantize_int8(src, dst, crops_dir, method="minmax", max_samples=64, per_chan
     * Per-channel weight scales for Conv: the generator's output channels differ in scale by orders of
       magnitude, and one scale per tensor would flatten the small ones to zero.
     * reduce_range off: 7-bit weights only help CPUs without VNNI (saturation in VPMADDUBSW).
+    * rewrite (default): the encoder's ConvTransposes become Convs and the thin output convs 1x1 Convs plus
+      a float tap shift (deconvs_to_phase_convs, thin_convs_to_taps), so that ORT runs them in int8 and fast.
     * Calibration: MinMax with a moving average over the crops (each crop's range moves the kept range by
       1 %, so one extreme crop does not set the step of a whole tensor). The histogram methods (percentile,
       entropy) clip outliers better but hold every intermediate tensor of the samples in flight plus their
@@ -271,10 +382,16 @@ def quantize_int8(src, dst, crops_dir, method="minmax", max_samples=64, per_chan
     quant_pre_process(src, pre, skip_symbolic_shape=True)
     prepared = onnx.load(pre)
     rewired = batch_shapes_from_source(prepared, source)
+    deconvs = deconvs_to_phase_convs(prepared) if rewrite else 0
+    shifts = thin_convs_to_taps(prepared) if rewrite else []
     onnx.save(prepared, pre)
     exclude = identity_path_nodes(prepared, source)
     # The quantizer quantizes ConvTranspose weights even when it is not listed; it has no int8 CPU kernel.
     exclude += [n.name for n in prepared.graph.node if n.op_type == "ConvTranspose"]
+    # The tap-shift Convs stay float, and so do the ops reading them: with a QuantizeLinear after it, ORT
+    # would fuse DQ -> Conv(float weight) -> Q into a grouped QLinearConv as slow as the conv it replaces.
+    shifted = {o for n in prepared.graph.node if n.name in shifts for o in n.output}
+    exclude += shifts + [n.name for n in prepared.graph.node if any(i in shifted for i in n.input)]
     calib = {"percentile": CalibrationMethod.Percentile, "minmax": CalibrationMethod.MinMax,
              "entropy": CalibrationMethod.Entropy}[method]
     extra = {
@@ -307,7 +424,8 @@ def quantize_int8(src, dst, crops_dir, method="minmax", max_samples=64, per_chan
         counts[n.op_type] = counts.get(n.op_type, 0) + 1
     log(f"[int8] wrote {dst} ({os.path.getsize(dst):,} bytes) in {time.time() - t0:.0f} s; "
         f"{counts.get('QuantizeLinear', 0)} QuantizeLinear, {counts.get('DequantizeLinear', 0)} DequantizeLinear, "
-        f"{len(exclude)} identity-path and ConvTranspose nodes kept in float, {rewired} batch Shape reads moved to the identity")
+        f"{len(exclude)} identity-path, ConvTranspose and tap-shift nodes kept in float, {rewired} batch Shape reads "
+        f"moved to the identity, {deconvs} ConvTranspose rewritten as Convs, {len(shifts)} thin convs as taps")
     return dst
 
 
@@ -392,6 +510,8 @@ def main(argv=None):
                     help="int8 calibration (minmax: moving average of the per-crop ranges)")
     ap.add_argument("--max-samples", type=int, default=64, help="calibration crops used at most (spread evenly)")
     ap.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor instead of per channel")
+    ap.add_argument("--no-rewrite", action="store_true",
+                    help="quantize the graph as it is (ConvTranspose stays float, thin convs stay QLinearConv)")
     ap.add_argument("--op-types", help="comma-separated op types to quantize (default: %s)" % ",".join(INT8_OP_TYPES))
     ap.add_argument("--compare", nargs="+", metavar=("CROPS_DIR", "VARIANT"),
                     help="PSNR / max abs diff of VARIANT files against MODEL on the crops of CROPS_DIR")
@@ -408,7 +528,7 @@ def main(argv=None):
             ap.error(f"{args.int8} is not a folder of crops")
         ops = args.op_types.split(",") if args.op_types else None
         quantize_int8(args.model, args.out or variant_path(args.model, "int8"), args.int8, args.method,
-                      args.max_samples, not args.per_tensor, args.seed, ops)
+                      args.max_samples, not args.per_tensor, args.seed, ops, not args.no_rewrite)
     if args.fp16:
         convert_fp16(args.model, args.out or variant_path(args.model, "fp16"))
     if args.compare:

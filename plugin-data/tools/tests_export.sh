@@ -7,7 +7,8 @@
 #      docs/reference.md#official-checkpoints-and-the-exporter;
 #   2. load the exports in our elements: the 2-block generator and the iresnet100 inside ghostfaceswap
 #      on a photo, the SR net through the runtime with the enhancer contract;
-#   3. make the int8 and fp16 variants of the 2-block generator (calibration crops of obama.jpg and biden.jpg
+#   3. check quantize_ghost.py's graph rewrites against the graphs they replace (test_quantize_ghost.py),
+#      make the int8 and fp16 variants of the 2-block generator (calibration crops of obama.jpg and biden.jpg
 #      by `ghost-models calibration-crops`) and print their PSNR / max abs difference vs fp32 on held-out crops
 #      (32bit.png, obama_partial_face.jpg);
 #   4. time the generator of the real GHOST size (examples/bench_generator.rs) at batch 1 and 4, fp32 and
@@ -27,6 +28,7 @@ if ! "$PYTHON" -c 'import torch, onnx, onnxruntime' 2>/dev/null; then
 fi
 cd "$ROOT/plugin-data/tools"
 export PYTHONWARNINGS=ignore
+"$PYTHON" test_quantize_ghost.py
 "$PYTHON" export_ghost.py --random-from-shapes --arcface - --sr - --out "$OUT"
 for b in $BLOCKS; do
   "$PYTHON" export_ghost.py --random-from-shapes --generator - --blocks "$b" --out "$OUT"

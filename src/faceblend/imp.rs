@@ -269,6 +269,7 @@ impl BaseTransformImpl for FaceBlend {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        crate::common::forget_fallbacks();
         let settings = self.settings.lock().unwrap().clone();
         let opts = settings.props.session_options();
         let landmarker = open_model(&settings.landmarker, &opts, |p| Landmarker::open(p, &opts))

@@ -240,6 +240,7 @@ impl BaseTransformImpl for FaceDetect {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        crate::common::forget_fallbacks();
         let settings = self.settings.lock().unwrap().clone();
         let options = settings.props.session_options();
         let location = locate_model(&settings.model, &options).map_err(|e| ElementError::from(e).to_error_message())?;

@@ -150,6 +150,7 @@ impl BaseTransformImpl for FaceEnhance {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        crate::common::forget_fallbacks();
         let settings = self.settings.lock().unwrap().clone();
         let enhancer = Self::start_inner(&settings).map_err(|e| e.to_error_message())?;
         gst::info!(

@@ -331,6 +331,7 @@ impl FaceSwap {
     }
 
     fn start_inner(&self, settings: &Settings) -> Result<State, ElementError> {
+        crate::common::forget_fallbacks();
         let element = self.obj().clone();
         let models = Arc::new(Self::open_models(settings)?);
         crate::common::post_fallback_warnings(element.upcast_ref());

@@ -39,6 +39,9 @@ const ROUTES: &[(&str, &[(Role, &str)])] = &[
     ("similarity-threshold", &[(Role::Swap, "similarity-threshold")]),
     ("interval", &[(Role::Detect, "interval")]),
     ("lookahead", &[(Role::Track, "lookahead")]),
+    ("track-method", &[(Role::Track, "method")]),
+    ("swap-mode", &[(Role::Swap, "mode")]),
+    ("swap-max-age", &[(Role::Swap, "max-age")]),
     ("mask", &[(Role::Blend, "mask")]),
     ("color-correct", &[(Role::Blend, "color-correct")]),
     (

@@ -28,9 +28,16 @@ const FALLBACK_FRAME_DURATION: gst::ClockTime = gst::ClockTime::from_nseconds(33
 const RESET_GAP_FRAMES: u64 = 30;
 
 const DEFAULT_METHOD: TrackMethod = TrackMethod::Kalman;
+const DEFAULT_LOOKAHEAD: u32 = 0;
+const DEFAULT_IOU_THRESHOLD: f32 = 0.3;
+const DEFAULT_MIN_HITS: u32 = 1;
+const DEFAULT_MAX_AGE: u32 = 15;
+const DEFAULT_PROCESS_NOISE: f64 = 1.0;
+const DEFAULT_MEASUREMENT_NOISE: f64 = 1.0;
 const DEFAULT_MIN_CUTOFF: f64 = OneEuroParams::DEFAULT.min_cutoff;
 const DEFAULT_BETA: f64 = OneEuroParams::DEFAULT.beta;
 const DEFAULT_D_CUTOFF: f64 = OneEuroParams::DEFAULT.d_cutoff;
+const DEFAULT_POST_MESSAGES: bool = false;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -49,19 +56,18 @@ struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let p = TrackerParams::default();
         Self {
             method: DEFAULT_METHOD,
-            lookahead: 0,
-            iou_threshold: p.iou_threshold,
-            min_hits: p.min_hits,
-            max_age: p.max_age,
-            process_noise: p.process_noise,
-            measurement_noise: p.measurement_noise,
+            lookahead: DEFAULT_LOOKAHEAD,
+            iou_threshold: DEFAULT_IOU_THRESHOLD,
+            min_hits: DEFAULT_MIN_HITS,
+            max_age: DEFAULT_MAX_AGE,
+            process_noise: DEFAULT_PROCESS_NOISE,
+            measurement_noise: DEFAULT_MEASUREMENT_NOISE,
             min_cutoff: DEFAULT_MIN_CUTOFF,
             beta: DEFAULT_BETA,
             d_cutoff: DEFAULT_D_CUTOFF,
-            post_messages: false,
+            post_messages: DEFAULT_POST_MESSAGES,
         }
     }
 }
@@ -391,7 +397,6 @@ impl ObjectImpl for FaceTrack {
 
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let d = Settings::default();
             vec![
                 glib::ParamSpecEnum::builder_with_default("method", DEFAULT_METHOD)
                     .nick("Smoothing method")
@@ -402,7 +407,7 @@ impl ObjectImpl for FaceTrack {
                     .nick("Lookahead")
                     .blurb("Frames held back to smooth with future frames (0 = causal, no latency). Adds N frame durations of latency, from the negotiated frame rate (variable frame rate: the last buffer duration, else 1/30 s)")
                     .maximum(60)
-                    .default_value(d.lookahead)
+                    .default_value(DEFAULT_LOOKAHEAD)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecFloat::builder("iou-threshold")
@@ -410,7 +415,7 @@ impl ObjectImpl for FaceTrack {
                     .blurb("Minimum overlap (IoU) between a track's predicted box and a detection to associate them; below it a detection starts a new track")
                     .minimum(0.0)
                     .maximum(1.0)
-                    .default_value(d.iou_threshold)
+                    .default_value(DEFAULT_IOU_THRESHOLD)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("min-hits")
@@ -418,14 +423,14 @@ impl ObjectImpl for FaceTrack {
                     .blurb("Detections a track needs before it is reported")
                     .minimum(1)
                     .maximum(1000)
-                    .default_value(d.min_hits)
+                    .default_value(DEFAULT_MIN_HITS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("max-age")
                     .nick("Maximum age")
                     .blurb("Frames (on which the detector ran) a track survives without a detection; it is reported as predicted meanwhile")
                     .maximum(10000)
-                    .default_value(d.max_age)
+                    .default_value(DEFAULT_MAX_AGE)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("process-noise")
@@ -433,7 +438,7 @@ impl ObjectImpl for FaceTrack {
                     .blurb("method=kalman: scale factor on the motion noise; higher follows fast motion more closely, lower smooths more")
                     .minimum(0.001)
                     .maximum(1000.0)
-                    .default_value(d.process_noise)
+                    .default_value(DEFAULT_PROCESS_NOISE)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("measurement-noise")
@@ -441,7 +446,7 @@ impl ObjectImpl for FaceTrack {
                     .blurb("method=kalman: scale factor on the detector noise; higher trusts detections less and smooths more")
                     .minimum(0.001)
                     .maximum(1000.0)
-                    .default_value(d.measurement_noise)
+                    .default_value(DEFAULT_MEASUREMENT_NOISE)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("min-cutoff")
@@ -471,7 +476,7 @@ impl ObjectImpl for FaceTrack {
                 glib::ParamSpecBoolean::builder("post-messages")
                     .nick("Post messages")
                     .blurb("Post a 'ghost-faces' element message per frame with the tracked faces")
-                    .default_value(false)
+                    .default_value(DEFAULT_POST_MESSAGES)
                     .mutable_playing()
                     .build(),
             ]
@@ -576,5 +581,24 @@ impl ElementImpl for FaceTrack {
             *self.state.lock().unwrap() = State::new(params);
         }
         Ok(ret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The element's defaults are the tracker's own (tuned and tested in `track`).
+    #[test]
+    fn defaults_are_the_trackers() {
+        let (element, tracker) = (Settings::default().params(), TrackerParams::default());
+        assert_eq!(element.method, tracker.method);
+        assert_eq!(element.lookahead, tracker.lookahead);
+        assert_eq!(element.iou_threshold, tracker.iou_threshold);
+        assert_eq!(element.min_hits, tracker.min_hits);
+        assert_eq!(element.max_age, tracker.max_age);
+        assert_eq!(element.process_noise, tracker.process_noise);
+        assert_eq!(element.measurement_noise, tracker.measurement_noise);
+        assert_eq!(element.one_euro, tracker.one_euro);
     }
 }

@@ -209,9 +209,17 @@ mod tests {
             (read("swapper_conv.onnx"), read("swapper_conv_int8.onnx"), read("swapper_conv_fp16.onnx"));
         let convs = count(&fp32, "Conv");
         assert_eq!(convs, 8);
-        // Every conv of the int8 file reads int8 weights through a DequantizeLinear: none keeps a float weight.
-        assert_eq!(count(&int8, "Conv"), convs);
-        assert!(int8.nodes.iter().filter(|n| n.op_type == "Conv").all(|n| int8.weight(n, 1).is_none()));
+        // Every conv of the int8 file reads int8 weights through a DequantizeLinear, but one: the last conv
+        // (16 -> 3, 3x3) becomes an int8 1x1 conv to its 27 taps plus a float shift of one-hot 3x3 kernels
+        // (quantize_ghost.py's thin_convs_to_taps), so there is one conv more.
+        assert_eq!(count(&int8, "Conv"), convs + 1);
+        let float_convs: Vec<_> =
+            int8.nodes.iter().filter(|n| n.op_type == "Conv" && int8.weight(n, 1).is_some()).collect();
+        assert_eq!(float_convs.len(), 1);
+        let shift = int8.weight(float_convs[0], 1).unwrap();
+        assert_eq!(shift.dims, [3, 9, 3, 3]);
+        assert_eq!(shift.data.iter().filter(|&&v| v == 1.0).count(), 27, "one-hot kernels");
+        assert_eq!(shift.data.iter().filter(|&&v| v == 0.0).count(), 27 * 8);
         assert!(count(&int8, "QuantizeLinear") >= convs && count(&int8, "DequantizeLinear") >= 2 * convs);
         // The fp16 file holds no float32 conv weight and casts its float32 inputs and output.
         assert!(fp16.nodes.iter().filter(|n| n.op_type == "Conv").all(|n| fp16.weight(n, 1).is_none()));

@@ -100,13 +100,17 @@ impl ModelSession {
 
 type CacheKey = (PathBuf, SessionOptions);
 
-/// Sessions that `Auto` put on the CPU since the last `take_fallbacks`, with the reason.
-static FALLBACKS: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+thread_local! {
+    /// Sessions that `Auto` put on the CPU on this thread since the last `take_fallbacks`, with the
+    /// reason. Per thread, because an element loads its models in `start` on the calling thread: what
+    /// it takes after loading is its own, not what another element or the application loaded.
+    static FALLBACKS: std::cell::RefCell<Vec<(PathBuf, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
-/// The CPU fallbacks of `execution-provider=auto` since the last call (the elements post each one as a
-/// warning right after loading their models).
+/// The CPU fallbacks of `execution-provider=auto` loaded on this thread since the last call (the
+/// elements clear this before loading their models and post each one as a warning after).
 pub fn take_fallbacks() -> Vec<(PathBuf, String)> {
-    std::mem::take(&mut *FALLBACKS.lock().unwrap_or_else(|e| e.into_inner()))
+    FALLBACKS.with(|f| std::mem::take(&mut *f.borrow_mut()))
 }
 
 static CACHE: LazyLock<Mutex<HashMap<CacheKey, Weak<ModelSession>>>> = LazyLock::new(Default::default);
@@ -125,7 +129,7 @@ pub fn load_session(path: &Path, options: &SessionOptions) -> Result<Arc<ModelSe
     }
     let session = Arc::new(create(&canonical, options)?);
     if let Some(reason) = &session.fallback_reason {
-        FALLBACKS.lock().unwrap_or_else(|e| e.into_inner()).push((canonical.clone(), reason.clone()));
+        FALLBACKS.with(|f| f.borrow_mut().push((canonical.clone(), reason.clone())));
     }
     cache.retain(|_, weak| weak.strong_count() > 0);
     cache.insert(key, Arc::downgrade(&session));
