@@ -412,7 +412,7 @@ fn run_frames(args: &Args, root: &std::path::Path) -> Result<FrameReport> {
 /// Remembers (weakly) every ghost element the bin has had.
 fn note_elements(bin: &gst::Element, seen: &mut Vec<gst::glib::WeakRef<gst::Element>>) {
     for e in bin.downcast_ref::<gst::Bin>().unwrap().iterate_recurse().into_iter().flatten() {
-        let ghost = e.factory().is_some_and(|f| f.name().starts_with("ghostface"));
+        let ghost = e.type_().name().starts_with("GstGhostFace");
         if ghost && !seen.iter().any(|w| w.upgrade().as_ref() == Some(&e)) {
             seen.push(e.downgrade());
         }
@@ -425,7 +425,9 @@ fn has_enhancer(bin: &gst::Element) -> bool {
         .iterate_recurse()
         .into_iter()
         .flatten()
-        .any(|e| e.factory().is_some_and(|f| f.name() == "ghostfaceenhance"))
+        // By type name: `factory()` once tripped a GLib type assertion here (a bin child whose class
+        // held no valid factory pointer).
+        .any(|e| e.type_().name() == "GstGhostFaceEnhance")
 }
 
 fn run_cycles(args: &Args, root: &std::path::Path) -> Result<CycleReport> {
