@@ -285,11 +285,25 @@ fn chain_ms_per_frame(a: &Args, model: &str, interval: u32, identity: &Path) -> 
     let pipeline = common::parse(&desc)?;
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     let times: Arc<Mutex<Vec<Instant>>> = Arc::default();
-    let t2 = times.clone();
-    pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-        t2.lock().unwrap().push(Instant::now());
-        gst::PadProbeReturn::Ok
-    });
+    let swapped: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let (t2, s2) = (times.clone(), swapped.clone());
+    pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, info| {
+            t2.lock().unwrap().push(Instant::now());
+            if let Some(buffer) = info.buffer() {
+                let faces = FacesMeta::from_buffer(buffer).map(|m| m.faces).unwrap_or_default();
+                s2.lock().unwrap().push(faces.iter().filter(|f| f.swap.is_some()).count());
+                if std::env::var_os("DBG").is_some() {
+                    eprintln!(
+                        "{:?}",
+                        faces.iter().map(|f| (f.track_id, f.predicted, f.bbox.map(|v| v as i32))).collect::<Vec<_>>()
+                    );
+                }
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
     let tiles = face_tiles(h, 1);
     let stride = (w * 3).div_ceil(4) * 4;
     // Warm-up frames (sessions, identity) before the timed ones.
@@ -310,6 +324,11 @@ fn chain_ms_per_frame(a: &Args, model: &str, interval: u32, identity: &Path) -> 
     let t = times.lock().unwrap();
     if t.len() < warm + 2 {
         bail!("only {} frames came out", t.len());
+    }
+    // One face on the canvas: more swaps per frame would time the generator more than once.
+    let swaps = swapped.lock().unwrap();
+    if swaps.iter().any(|&n| n != 1) {
+        eprintln!("interval {interval}: faces swapped per frame {:?}", *swaps);
     }
     Ok(t[t.len() - 1].duration_since(t[warm]).as_secs_f64() * 1000.0 / (t.len() - 1 - warm) as f64)
 }

@@ -315,6 +315,22 @@ pub fn assign(ious: &[Vec<f32>], threshold: f32) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// How far (in the boxes' mean size) a detection without overlap may lie from a track's
+/// predicted box and still continue it.
+const NEAR_GATE: f32 = 1.5;
+
+/// The second association pass's score: 1 for boxes with the same centre, falling to 0 at
+/// `NEAR_GATE` box sizes apart; 0 for boxes whose sizes differ by more than 1.6x either way.
+pub fn proximity(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let size = |r: &[f32; 4]| ((r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0)).sqrt();
+    let (sa, sb) = (size(a), size(b));
+    if sa <= 0.0 || sb <= 0.0 || sa / sb > 1.6 || sb / sa > 1.6 {
+        return 0.0;
+    }
+    let d = ((a[0] + a[2] - b[0] - b[2]).powi(2) + (a[1] + a[3] - b[1] - b[3]).powi(2)).sqrt() / 2.0;
+    (1.0 - d / (NEAR_GATE * (sa + sb) / 2.0)).max(0.0)
+}
+
 /// Moves `points` (dense landmarks measured together with keypoints `from`) along with the
 /// similarity transform that takes `from` to `to`.
 pub fn follow_points(from: &[[f32; 2]; 5], to: &[[f32; 2]; 5], points: &mut [[f32; 2]]) {
@@ -414,7 +430,23 @@ impl<T: Clone> Tracker<T> {
                     detections.iter().map(|(d, _)| iou(&predicted_box, &d.bbox)).collect()
                 })
                 .collect();
-            let pairs = assign(&ious, self.params.iou_threshold);
+            let mut pairs = assign(&ious, self.params.iou_threshold);
+            // Second pass for what the boxes' overlap left: a face that moved about its own width
+            // since the last detection (fast motion, or detection every few frames) has no overlap
+            // with its prediction, yet it is the same face. Nearby, similar-sized boxes pair up.
+            let (rows_left, cols_left): (Vec<usize>, Vec<usize>) = (
+                (0..live.len()).filter(|r| pairs.iter().all(|p| p.0 != *r)).collect(),
+                (0..detections.len()).filter(|c| pairs.iter().all(|p| p.1 != *c)).collect(),
+            );
+            let near: Vec<Vec<f32>> = rows_left
+                .iter()
+                .map(|&r| {
+                    let x = self.tracks[live[r]].state.map(|c| c.pos());
+                    let (predicted_box, _) = unpack(&x, &self.tracks[live[r]].template);
+                    cols_left.iter().map(|&c| proximity(&predicted_box, &detections[c].0.bbox)).collect()
+                })
+                .collect();
+            pairs.extend(assign(&near, f32::MIN_POSITIVE).into_iter().map(|(r, c)| (rows_left[r], cols_left[c])));
             let mut det_used = vec![false; detections.len()];
             let mut track_matched = vec![false; live.len()];
             for &(r, c) in &pairs {
@@ -619,6 +651,19 @@ mod tests {
     }
 
     #[test]
+    fn proximity_of_known_boxes() {
+        // Same box: 1. Centres 50 apart, sizes 100: 1 - 50/150.
+        assert_eq!(proximity(&[0.0, 0.0, 100.0, 100.0], &[0.0, 0.0, 100.0, 100.0]), 1.0);
+        assert!(
+            (proximity(&[0.0, 0.0, 100.0, 100.0], &[30.0, 40.0, 130.0, 140.0]) - (1.0 - 50.0 / 150.0)).abs() < 1e-6
+        );
+        // At the gate, beyond it, and sizes too different.
+        assert_eq!(proximity(&[0.0, 0.0, 100.0, 100.0], &[150.0, 0.0, 250.0, 100.0]), 0.0);
+        assert_eq!(proximity(&[0.0, 0.0, 100.0, 100.0], &[400.0, 0.0, 500.0, 100.0]), 0.0);
+        assert_eq!(proximity(&[0.0, 0.0, 100.0, 100.0], &[0.0, 0.0, 200.0, 200.0]), 0.0);
+    }
+
+    #[test]
     fn assignment_is_optimal_not_greedy() {
         // Greedy would take (0, 0) = 0.9 and leave row 1 with 0.0; optimal takes 0.8 + 0.85.
         let ious = vec![vec![0.9, 0.8], vec![0.85, 0.0]];
@@ -663,6 +708,19 @@ mod tests {
             assert!(out[0].predicted);
         }
         assert!(t.push(frame(&[])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_moving_face_detected_every_third_frame_keeps_one_track() {
+        // interval=3 on ghostfacedetect: detections on every third frame, predictions between.
+        let mut t = Tracker::new(TrackerParams::default());
+        for i in 0..90 {
+            // Up to 30 px a frame with a 96 px face: no overlap between one detection and the next.
+            let x = 100.0 + 300.0 * (1.0 + (i as f32 * 0.1).sin());
+            let out = t.push(if i % 3 == 0 { frame(&[det(x, 120.0, 96.0)]) } else { None }).unwrap();
+            let ids: Vec<u64> = out.iter().map(|f| f.track_id).collect();
+            assert_eq!(ids, vec![1], "frame {i}: {:?}", out.iter().map(|f| f.bbox).collect::<Vec<_>>());
+        }
     }
 
     #[test]
