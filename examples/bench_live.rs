@@ -294,12 +294,6 @@ fn chain_ms_per_frame(a: &Args, model: &str, interval: u32, identity: &Path) -> 
             if let Some(buffer) = info.buffer() {
                 let faces = FacesMeta::from_buffer(buffer).map(|m| m.faces).unwrap_or_default();
                 s2.lock().unwrap().push(faces.iter().filter(|f| f.swap.is_some()).count());
-                if std::env::var_os("DBG").is_some() {
-                    eprintln!(
-                        "{:?}",
-                        faces.iter().map(|f| (f.track_id, f.predicted, f.bbox.map(|v| v as i32))).collect::<Vec<_>>()
-                    );
-                }
             }
             gst::PadProbeReturn::Ok
         },
