@@ -47,7 +47,10 @@ const DEFAULT_SIMILARITY_THRESHOLD: f32 = 0.15;
 const DEFAULT_RECHECK_INTERVAL: u32 = 30;
 const DEFAULT_MODE: SwapMode = SwapMode::Auto;
 /// One second at 30 fps: an older swap is dropped rather than shown.
-const DEFAULT_MAX_AGE: u32 = 30;
+/// Three seconds at 30 fps: a fp32 generator on a 2-core CPU refreshes a face about once a
+/// second (two faces: every 1.6 s), and a face flickering between swapped and unswapped looks
+/// worse than an older expression placed on the current head.
+const DEFAULT_MAX_AGE: u32 = 90;
 const DEFAULT_POST_MESSAGES: bool = false;
 const PASTE: &str = "paste";
 const FETCH_HINT: &str =
@@ -781,7 +784,7 @@ impl ObjectImpl for FaceSwap {
                     .build(),
                 glib::ParamSpecUInt::builder("max-age")
                     .nick("Maximum swap age")
-                    .blurb("Realtime mode: frames a swap may be reused on later frames; a face whose latest swap is older passes unswapped")
+                    .blurb("Realtime mode: frames a swap may be reused on later frames (placed with each frame's alignment, so it follows the head; only the expression gets older); a face whose latest swap is older passes unswapped. Lower it when the generator keeps up (GPU, int8) to show fresher expressions")
                     .maximum(10_000)
                     .default_value(DEFAULT_MAX_AGE)
                     .mutable_playing()
