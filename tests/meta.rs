@@ -26,8 +26,8 @@ fn sample_faces() -> FrameFaces {
     }
 }
 
-/// Pushes one RGBA 1280x720 frame with the meta through `middle` and returns what arrives.
-fn through(middle: &str) -> (FrameFaces, (i32, i32)) {
+/// A playing `appsrc ! {middle} ! appsink` pipeline for RGBA 1280x720 at 30 fps.
+fn playing(middle: &str) -> (gst::Pipeline, gst_app::AppSrc, gst_app::AppSink) {
     common::init();
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=src format=time caps=video/x-raw,format=RGBA,width=1280,height=720,framerate=30/1 ! {middle} ! appsink name=sink sync=false"
@@ -38,6 +38,12 @@ fn through(middle: &str) -> (FrameFaces, (i32, i32)) {
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
+    (pipeline, src, sink)
+}
+
+/// Pushes one RGBA 1280x720 frame with the meta through `middle` and returns what arrives.
+fn through(middle: &str) -> (FrameFaces, (i32, i32)) {
+    let (pipeline, src, sink) = playing(middle);
     let mut buffer = gst::Buffer::with_size(1280 * 720 * 4).unwrap();
     FacesMeta::set(buffer.get_mut().unwrap(), sample_faces());
     src.push_buffer(buffer).unwrap();
@@ -78,16 +84,7 @@ fn videoscale_scales_boxes_keypoints_and_the_crop_affine() {
 /// Whether the meta comes out of `middle` (which keeps RGBA) on each of three frames, and whether
 /// the frame's first pixel moved (the element did transform the frame, not pass it through).
 fn survives(middle: &str) -> Vec<(bool, bool)> {
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time caps=video/x-raw,format=RGBA,width=1280,height=720,framerate=30/1 ! {middle} ! video/x-raw,format=RGBA ! appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
+    let (pipeline, src, sink) = playing(&format!("{middle} ! video/x-raw,format=RGBA"));
     let mut out = Vec::new();
     for i in 0..3u64 {
         let mut data = vec![0u8; 1280 * 720 * 4];
