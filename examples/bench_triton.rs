@@ -280,7 +280,7 @@ fn run_pipelines(
         stages.push((pipeline, src, sink));
     }
     let buffer = |i: usize| {
-        let mut b = rgb_buffer(photo, i as u64 * 33);
+        let mut b = common::frames::rgb_buffer(photo, i as u64 * 33);
         let f = Face { score: face.score, bbox: face.bbox, keypoints: face.keypoints, ..Default::default() };
         FacesMeta::set(b.get_mut().unwrap(), FrameFaces { faces: vec![f], detection_ran: true });
         b
@@ -327,15 +327,4 @@ fn run_pipelines(
         p.set_state(gst::State::Null)?;
     }
     Ok(fps)
-}
-
-fn rgb_buffer(img: &RgbImage, pts_ms: u64) -> gst::Buffer {
-    let stride = (img.width * 3).div_ceil(4) * 4;
-    let mut data = vec![0u8; stride * img.height];
-    for y in 0..img.height {
-        data[y * stride..y * stride + img.width * 3].copy_from_slice(img.row(y));
-    }
-    let mut buffer = gst::Buffer::from_mut_slice(data);
-    buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(pts_ms));
-    buffer
 }

@@ -77,7 +77,7 @@ fn interval_runs_the_network_on_every_nth_frame_and_says_so() {
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut ran = Vec::new();
     for i in 0..8u64 {
-        src.push_buffer(common::rgb_buffer(&img, i * 33)).unwrap();
+        src.push_buffer(common::frames::rgb_buffer(&img, i * 33)).unwrap();
         let sample = sink.pull_sample().unwrap();
         let faces = FacesMeta::from_buffer(sample.buffer().unwrap()).unwrap();
         ran.push(faces.detection_ran);
@@ -129,7 +129,7 @@ fn bus_messages_and_roi_metas_carry_the_meta_values() {
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    src.push_buffer(common::rgb_buffer(&img, 100)).unwrap();
+    src.push_buffer(common::frames::rgb_buffer(&img, 100)).unwrap();
     let sample = sink.pull_sample().unwrap();
     let buffer = sample.buffer().unwrap();
     let face = main_face(buffer);
@@ -186,7 +186,7 @@ fn tiny_frames_and_a_caps_change_mid_stream_are_handled() {
                 .to_caps()
                 .unwrap(),
         ));
-        src.push_buffer(common::rgb_buffer(img, i as u64 * 33)).unwrap();
+        src.push_buffer(common::frames::rgb_buffer(img, i as u64 * 33)).unwrap();
         let sample = sink.pull_sample().unwrap();
         let faces = FacesMeta::from_buffer(sample.buffer().unwrap()).unwrap().faces;
         assert_eq!(faces.is_empty(), i < 2, "frame {i}: {faces:?}");

@@ -6,25 +6,9 @@ use gst::prelude::*;
 
 mod common;
 
-/// Runs `videotestsrc num-buffers=2 ! {middle} ! fakesink` and returns the first error message.
+/// The first error message of `videotestsrc num-buffers=2 ! {middle} ! fakesink`.
 fn first_error(middle: &str) -> gst::glib::Error {
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! {middle} ! fakesink"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let bus = pipeline.bus().unwrap();
-    let error = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Error, gst::MessageType::Eos])
-        .and_then(|m| match m.view() {
-            gst::MessageView::Error(e) => Some(e.error()),
-            _ => None,
-        });
-    pipeline.set_state(gst::State::Null).unwrap();
-    error.unwrap_or_else(|| panic!("{middle}: no error"))
+    common::start_error(middle, 60)
 }
 
 fn check(middle: &str, domain_matches: impl Fn(&gst::glib::Error) -> bool, text: &str) {

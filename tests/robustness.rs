@@ -1576,7 +1576,8 @@ fn has_enhancer(bin: &gst::Element) -> bool {
         .iterate_recurse()
         .into_iter()
         .flatten()
-        .any(|e| e.factory().is_some_and(|f| f.name() == "ghostfaceenhance"))
+        // By type name: `factory()` once tripped a GLib type assertion on a bin child (see soak.rs).
+        .any(|e| e.type_().name() == "GstGhostFaceEnhance")
 }
 
 /// The bin's `enhancer` changed where its flags allow it (READY, else NULL) takes effect at the

@@ -272,7 +272,7 @@ fn changing_the_source_while_playing_does_not_stall_the_stream() {
         faces.iter().find_map(|f| f.swap.as_ref().map(|s| (*s.crop).clone())).unwrap()
     };
     let push = |i: u64| {
-        src.push_buffer(common::rgb_buffer(&img, i * 33)).unwrap();
+        src.push_buffer(common::frames::rgb_buffer(&img, i * 33)).unwrap();
         crop_of(sink.pull_sample().unwrap())
     };
     let first = push(0);

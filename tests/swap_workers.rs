@@ -55,7 +55,7 @@ fn shifted(img: &RgbImage, face: &Face, dx: i32, dy: i32) -> (RgbImage, Face) {
 }
 
 fn buffer(img: &RgbImage, face: &Face, i: u64) -> gst::Buffer {
-    let mut b = common::rgb_buffer(img, i * 33);
+    let mut b = common::frames::rgb_buffer(img, i * 33);
     FacesMeta::set(b.get_mut().unwrap(), FrameFaces { faces: vec![face.clone()], detection_ran: true });
     b
 }

@@ -249,24 +249,7 @@ fn requests_are_split_at_the_servers_max_batch_size() {
 
 /// The error a pipeline posts when `middle` starts.
 fn start_error(middle: &str) -> gst::glib::Error {
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! {middle} ! fakesink"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let error = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Error, gst::MessageType::Eos])
-        .and_then(|m| match m.view() {
-            gst::MessageView::Error(e) => Some(e.error()),
-            _ => None,
-        });
-    pipeline.set_state(gst::State::Null).unwrap();
-    error.unwrap_or_else(|| panic!("{middle}: no error"))
+    common::start_error(middle, 120)
 }
 
 #[test]
@@ -359,7 +342,7 @@ impl Stream {
     /// Pushes a frame and waits for it; (swapped, how long it took).
     fn step(&mut self) -> (bool, Duration) {
         let t0 = Instant::now();
-        self.src.push_buffer(common::rgb_buffer(&self.frame, self.pushed * 33)).unwrap();
+        self.src.push_buffer(common::frames::rgb_buffer(&self.frame, self.pushed * 33)).unwrap();
         self.pushed += 1;
         let sample = self.sink.try_pull_sample(gst::ClockTime::from_seconds(120)).expect("every frame comes out");
         self.pulled += 1;

@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use gst::prelude::*;
 
 pub mod checkout_env;
+pub mod frames;
 
 /// `false`: the explicit `ghostfacedetect ! ghostfacetrack ! ghostfaceswap ! ghostfaceblend` chain.
 /// `true`: the one-element `ghostfaceswapbin` (switch once the bin is merged).

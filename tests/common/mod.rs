@@ -6,6 +6,8 @@
 
 #[path = "../../examples/common/checkout_env.rs"]
 mod checkout_env;
+#[path = "../../examples/common/frames.rs"]
+pub mod frames;
 pub mod synthetic;
 #[path = "../../examples/common/triton_server.rs"]
 pub mod triton_server;
@@ -71,18 +73,6 @@ pub fn side_by_side(images: &[&RgbImage]) -> RgbImage {
     out
 }
 
-pub fn rgb_buffer(img: &RgbImage, pts_ms: u64) -> gst::Buffer {
-    // GStreamer's RGB rows are 4-byte aligned: pad each row.
-    let stride = (img.width * 3).div_ceil(4) * 4;
-    let mut data = vec![0u8; stride * img.height];
-    for y in 0..img.height {
-        data[y * stride..y * stride + img.width * 3].copy_from_slice(img.row(y));
-    }
-    let mut buffer = gst::Buffer::from_mut_slice(data);
-    buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(pts_ms));
-    buffer
-}
-
 /// Reads an RGB buffer (with GStreamer's row padding) back into an image.
 pub fn buffer_to_rgb(buffer: &gst::BufferRef, width: usize, height: usize) -> RgbImage {
     let map = buffer.map_readable().unwrap();
@@ -121,7 +111,7 @@ pub fn run_frames(middle: &str, frames: &[RgbImage]) -> Result<Vec<gst::Buffer>,
             .set_state(gst::State::Playing)
             .map_err(|_| bus_error(&pipeline).unwrap_or_else(|| "state change failed".into()))?;
         for (i, f) in frames.iter().enumerate() {
-            if src.push_buffer(rgb_buffer(f, i as u64 * 33)).is_err() {
+            if src.push_buffer(frames::rgb_buffer(f, i as u64 * 33)).is_err() {
                 break;
             }
         }
@@ -148,4 +138,27 @@ fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
         }
     }
     None
+}
+
+/// Runs `videotestsrc num-buffers=2 ! {middle} ! fakesink` and returns the error it posts, waiting at
+/// most `timeout_s` seconds for an error or EOS.
+pub fn start_error(middle: &str, timeout_s: u64) -> gst::glib::Error {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=64,height=48 ! {middle} ! fakesink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let error = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(timeout_s), &[gst::MessageType::Error, gst::MessageType::Eos])
+        .and_then(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(e.error()),
+            _ => None,
+        });
+    pipeline.set_state(gst::State::Null).unwrap();
+    error.unwrap_or_else(|| panic!("{middle}: no error"))
 }
