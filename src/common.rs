@@ -250,6 +250,17 @@ fn plane0(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Result<(usize
     Ok((offset, stride))
 }
 
+/// What the buffer and `info` claim about plane 0: (offset, stride, width, height, layout), still to
+/// be checked against the mapped memory.
+fn claimed_geometry(
+    buffer: &gst::BufferRef,
+    info: &gst_video::VideoInfo,
+) -> Result<(usize, usize, usize, usize, PixelLayout), FrameError> {
+    let (offset, stride) = plane0(buffer, info)?;
+    let layout = layout_of(info.format()).ok_or_else(|| FrameError::Format(info.format().to_string()))?;
+    Ok((offset, stride, info.width() as usize, info.height() as usize, layout))
+}
+
 /// A buffer mapped as a packed frame, checked: the view covers only memory the buffer has.
 pub struct MappedFrame<'a, T> {
     map: gst::BufferMap<'a, T>,
@@ -278,9 +289,7 @@ pub fn map_frame<'a>(
     buffer: &'a gst::BufferRef,
     info: &gst_video::VideoInfo,
 ) -> Result<MappedFrame<'a, gst::buffer::Readable>, FrameError> {
-    let (offset, stride) = plane0(buffer, info)?;
-    let layout = layout_of(info.format()).ok_or_else(|| FrameError::Format(info.format().to_string()))?;
-    let (width, height) = (info.width() as usize, info.height() as usize);
+    let (offset, stride, width, height, layout) = claimed_geometry(buffer, info)?;
     let map = buffer.map_readable().map_err(|_| FrameError::Map)?;
     PackedFrame::try_new(&map[offset..], width, height, stride, layout)
         .map_err(|e| FrameError::Geometry(e.to_string()))?;
@@ -292,9 +301,7 @@ pub fn map_frame_mut<'a>(
     buffer: &'a mut gst::BufferRef,
     info: &gst_video::VideoInfo,
 ) -> Result<MappedFrame<'a, gst::buffer::Writable>, FrameError> {
-    let (offset, stride) = plane0(buffer, info)?;
-    let layout = layout_of(info.format()).ok_or_else(|| FrameError::Format(info.format().to_string()))?;
-    let (width, height) = (info.width() as usize, info.height() as usize);
+    let (offset, stride, width, height, layout) = claimed_geometry(buffer, info)?;
     let mut map = buffer.map_writable().map_err(|_| FrameError::Map)?;
     PackedFrameMut::try_new(&mut map[offset..], width, height, stride, layout)
         .map_err(|e| FrameError::Geometry(e.to_string()))?;
